@@ -1,0 +1,70 @@
+//! Calendar date and time of day to epoch milliseconds, without a date library.
+//!
+//! Guests stay small and fast: this is the one piece of calendar arithmetic parse-plt
+//! needs (days from a proleptic Gregorian date, after Howard Hinnant's `days_from_civil`).
+
+/// Why a date or time field is not valid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseTimeError(pub String);
+
+impl std::fmt::Display for ParseTimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `YYYY-MM-DD` and `HH:MM:SS` (UTC) to milliseconds since the Unix epoch.
+pub fn parse_date_time_ms(date: &str, time: &str) -> Result<i64, ParseTimeError> {
+    let bad = || ParseTimeError(format!("{date:?} {time:?}"));
+    let [year, month, day] = split3(date, b'-').ok_or_else(bad)?;
+    let [hour, minute, second] = split3(time, b':').ok_or_else(bad)?;
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return Err(bad());
+    }
+    let days = days_from_civil(year, month, day);
+    Ok((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000)
+}
+
+/// Three unsigned decimal numbers separated by `sep`.
+fn split3(s: &str, sep: u8) -> Option<[i64; 3]> {
+    let mut out = [0i64; 3];
+    let mut parts = s.split(sep as char);
+    for slot in &mut out {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 4 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *slot = part.parse().ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}

@@ -1,0 +1,158 @@
+//! `parse-plt`: Geolife PLT lines to points.
+//!
+//! A PLT point line has seven comma-separated fields:
+//!
+//! ```text
+//! 39.984702,116.318417,0,492,39744.1201851852,2008-10-23,02:53:04
+//! latitude  longitude  0 altitude(ft) days    date       time (UTC)
+//! ```
+//!
+//! The source strips the six header lines of a file; a header line that still reaches this
+//! transform is rejected like any other malformed line. Altitude comes in feet and leaves in
+//! metres; Geolife's `-777` means "no altitude" and becomes none with the
+//! `altitude-missing` flag. The time is taken from the date and time fields (the day count
+//! in field 5 is redundant and only checked to be a number). CRLF and LF both work.
+//!
+//! Config: none.
+
+mod civil;
+
+use waystream_guest::{flags, Batch, Output, Point, Records, Rejection, Transform};
+
+pub use civil::{parse_date_time_ms, ParseTimeError};
+
+/// Geolife's marker for "no altitude".
+const NO_ALTITUDE_FT: f64 = -777.0;
+const METRES_PER_FOOT: f64 = 0.3048;
+
+/// The parse-plt transform (stateless).
+pub struct ParsePlt;
+
+impl Transform for ParsePlt {
+    fn init(_config: &str) -> Result<Self, String> {
+        Ok(ParsePlt)
+    }
+
+    fn process(&mut self, batch: Batch) -> Result<Output, String> {
+        let Records::Lines(raw) = batch.records else {
+            return Err("parse-plt needs raw lines; put it first in the chain".into());
+        };
+        let mut points = Vec::with_capacity(raw.lines.len());
+        let mut rejected = Vec::new();
+        for (index, (bytes, line)) in raw.iter().enumerate() {
+            match parse_line(bytes) {
+                Ok(fields) => points.push(Point {
+                    trajectory: line.trajectory,
+                    seq: line.seq,
+                    ts_ms: fields.ts_ms,
+                    lat: fields.lat,
+                    lon: fields.lon,
+                    alt_m: fields.alt_m,
+                    zones: None,
+                    dist_m: None,
+                    speed_mps: None,
+                    heading_deg: None,
+                    flags: if fields.alt_m.is_none() { flags::ALTITUDE_MISSING } else { 0 },
+                }),
+                Err(reason) => rejected.push(Rejection {
+                    index: index as u32,
+                    reason: reason.to_string(),
+                }),
+            }
+        }
+        Ok(Output {
+            points,
+            zone_sets: None,
+            rejected,
+        })
+    }
+}
+
+waystream_guest::export_transform!(ParsePlt);
+
+/// The values of one PLT point line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PltFields {
+    pub lat: f64,
+    pub lon: f64,
+    /// Metres; none for Geolife's -777 (or a non-finite value).
+    pub alt_m: Option<f64>,
+    /// Milliseconds since the Unix epoch, UTC.
+    pub ts_ms: i64,
+}
+
+/// Why a line is not a point.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineError {
+    Empty,
+    Binary,
+    FieldCount(usize),
+    NotANumber { field: &'static str, value: String },
+    OutOfRange { field: &'static str, value: f64 },
+    Time(ParseTimeError),
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineError::Empty => write!(f, "empty line"),
+            LineError::Binary => write!(f, "binary data: the line is not printable text"),
+            LineError::FieldCount(n) => write!(f, "expected 7 comma-separated fields, found {n}"),
+            LineError::NotANumber { field, value } => {
+                write!(f, "{field} is not a number: {value:?}")
+            }
+            LineError::OutOfRange { field, value } => write!(f, "{field} out of range: {value}"),
+            LineError::Time(e) => write!(f, "bad date/time: {e}"),
+        }
+    }
+}
+
+const FIELD_NAMES: [&str; 5] = ["latitude", "longitude", "field 3", "altitude", "day count"];
+
+/// Parses one PLT point line (with or without its `\r`).
+pub fn parse_line(bytes: &[u8]) -> Result<PltFields, LineError> {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(LineError::Empty);
+    }
+    if bytes.iter().any(|b| !(b.is_ascii_graphic() || *b == b' ')) {
+        return Err(LineError::Binary);
+    }
+    // Printable ASCII only from here on, so this cannot fail.
+    let text = std::str::from_utf8(bytes).map_err(|_| LineError::Binary)?;
+    let mut fields = [""; 7];
+    let mut count = 0;
+    for field in text.split(',') {
+        if count < fields.len() {
+            fields[count] = field.trim();
+        }
+        count += 1;
+    }
+    if count != fields.len() {
+        return Err(LineError::FieldCount(count));
+    }
+    let mut numbers = [0f64; 5];
+    for (i, name) in FIELD_NAMES.iter().enumerate() {
+        numbers[i] = fields[i]
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| LineError::NotANumber {
+                field: name,
+                value: fields[i].to_string(),
+            })?;
+    }
+    let [lat, lon, _, alt_ft, _] = numbers;
+    if !(-90.0..=90.0).contains(&lat) {
+        return Err(LineError::OutOfRange { field: "latitude", value: lat });
+    }
+    if !(-180.0..=180.0).contains(&lon) {
+        return Err(LineError::OutOfRange { field: "longitude", value: lon });
+    }
+    let ts_ms = parse_date_time_ms(fields[5], fields[6]).map_err(LineError::Time)?;
+    let alt_m = (alt_ft != NO_ALTITUDE_FT).then_some(alt_ft * METRES_PER_FOOT);
+    Ok(PltFields { lat, lon, alt_m, ts_ms })
+}
+
+#[cfg(test)]
+mod tests;
