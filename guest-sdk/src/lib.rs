@@ -216,6 +216,10 @@ macro_rules! export_transform {
 
             impl contract::Guest for Export {
                 fn init(config: String) -> Result<(), String> {
+                    // A panic traps the instance; say why in the host's log first.
+                    ::std::panic::set_hook(Box::new(|info| {
+                        $crate::log($crate::Level::Error, &format!("panic: {info}"))
+                    }));
                     let instance = <$ty>::init(&config)?;
                     INSTANCE.with(|slot| *slot.borrow_mut() = Some(instance));
                     Ok(())

@@ -1,1 +1,33 @@
+//! The waystream host: runs a chain of WebAssembly transforms over GPS trajectories.
+//!
+//! The data flow is the module layout:
+//!
+//! ```text
+//! sources/ ──► chain (engine/: one Wasm instance per module) ──► document ──► sinks/
+//!                   └──► dead_letter ──────────────────────────────────────► sinks/
+//! ```
+//!
+//! * [`sources`]: where batches of raw lines come from (local PLT files).
+//! * [`engine`]: wasmtime, the WIT bindings, module versions and sandboxed instances.
+//! * [`chain`]: a batch through every module, with the accounting checked at each step.
+//! * [`document`]: the output document (one JSON object per point).
+//! * [`dead_letter`]: records that did not make it, with their cause.
+//! * [`sinks`]: NDJSON files for documents and dead letters.
+//! * [`pipeline`]: the run loop; [`config`]: the TOML that describes it; [`summary`]: the
+//!   closing report.
+//! * [`synth`]: the synthetic Geolife-format generator used by the demo and the tests.
 
+pub mod chain;
+pub mod config;
+pub mod dead_letter;
+pub mod document;
+pub mod engine;
+pub mod pipeline;
+pub mod sinks;
+pub mod sources;
+pub mod summary;
+pub mod synth;
+
+pub use config::PipelineConfig;
+pub use pipeline::Pipeline;
+pub use summary::Summary;

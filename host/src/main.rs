@@ -1,1 +1,79 @@
-fn main(){}
+//! The `waystream` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use waystream::{synth, Pipeline, PipelineConfig};
+
+/// Real-time GPS trajectory pipeline with user-defined WebAssembly transforms.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline from a TOML config (the embedded demo pipeline without --config).
+    Run {
+        /// The pipeline config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the embedded default config and exit.
+        #[arg(long)]
+        print_default_config: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Generate synthetic Geolife-format trajectories (deterministic for a seed).
+    Synth(synth::SynthConfig),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run { print_default_config: true, .. } => {
+            print!("{}", waystream::config::EMBEDDED_DEFAULT);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { config, quiet, .. } => {
+            let config = match config {
+                Some(path) => PipelineConfig::load(&path)?,
+                None => PipelineConfig::embedded_default()?,
+            };
+            let summary = Pipeline::build(&config)?.show_progress(!quiet).run()?;
+            println!("{summary}");
+            Ok(if summary.balanced() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Synth(config) => {
+            let report = synth::generate(&config)?;
+            println!(
+                "wrote {} files, {} point lines ({} corrupt) under {}",
+                report.files,
+                report.point_lines,
+                report.corrupt_lines,
+                config.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,1 +1,122 @@
-fn main(){}
+//! Project commands, run as `cargo xtask <command>`.
+//!
+//! * `build-transforms`: builds the Wasm components (the project's transforms and the test
+//!   guests) and copies them to `target/modules/<name>.wasm`.
+//! * `demo`: builds everything, generates synthetic data into `demo/plt` and runs the
+//!   embedded default pipeline on it.
+//! * `test`: builds the components and runs the whole test suite.
+//!
+//! Every command does its own set-up (the `wasm32-wasip2` target), so each works on a fresh
+//! machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Components built by `build-transforms`: (package, file name in target/modules).
+const COMPONENTS: [(&str, &str); 4] = [
+    ("parse-plt", "parse-plt"),
+    ("geofence", "geofence"),
+    ("speed", "speed"),
+    ("hostile", "hostile"),
+];
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("build-transforms") => build_transforms(&root),
+        Some("demo") => demo(&root, &args[1..]),
+        Some("test") => test(&root, &args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <build-transforms | demo | test [cargo test args]>");
+            bail!("unknown command {:?}", args.first());
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    eprintln!("xtask: running {command:?}");
+    let status = command.status().with_context(|| format!("starting {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// Adds the Wasm target when rustup manages the toolchain (a no-op when it is there).
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match installed {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
+        Ok(_) => run(Command::new("rustup").args(["target", "add", WASM_TARGET])),
+        Err(_) => {
+            eprintln!("xtask: rustup not found; assuming the {WASM_TARGET} target is installed");
+            Ok(())
+        }
+    }
+}
+
+fn build_transforms(root: &Path) -> Result<()> {
+    ensure_wasm_target()?;
+    let mut build = cargo();
+    build.args(["build", "--release", "--target", WASM_TARGET]);
+    for (package, _) in COMPONENTS {
+        build.args(["-p", package]);
+    }
+    run(&mut build)?;
+    let out_dir = root.join("target/modules");
+    std::fs::create_dir_all(&out_dir)?;
+    for (package, name) in COMPONENTS {
+        let built = root.join(format!("target/{WASM_TARGET}/release/{}.wasm", package.replace('-', "_")));
+        let dest = out_dir.join(format!("{name}.wasm"));
+        std::fs::copy(&built, &dest).with_context(|| format!("copying {}", built.display()))?;
+    }
+    eprintln!("xtask: components in {}", out_dir.display());
+    Ok(())
+}
+
+fn demo(root: &Path, args: &[String]) -> Result<()> {
+    build_transforms(root)?;
+    run(cargo().args(["build", "-p", "waystream"]))?;
+    let waystream = root.join("target/debug/waystream");
+    let plt = root.join("demo/plt");
+    if plt.exists() {
+        std::fs::remove_dir_all(&plt)?;
+    }
+    run(Command::new(&waystream).args(["synth", "--out", "demo/plt"]).args(args))?;
+    run(Command::new(&waystream).arg("run"))?;
+    eprintln!("xtask: output in demo/out/points.ndjson, rejected lines in demo/out/dead-letter.ndjson");
+    Ok(())
+}
+
+fn test(root: &Path, args: &[String]) -> Result<()> {
+    build_transforms(root)?;
+    let mut test = cargo();
+    test.args(["test", "--workspace"]).args(args);
+    test.env("WAYSTREAM_MODULES", root.join("target/modules"));
+    match std::env::var_os("WAYSTREAM_GEOLIFE") {
+        Some(dir) => eprintln!("xtask: Geolife tests use WAYSTREAM_GEOLIFE={}", dir.to_string_lossy()),
+        None => {
+            let shared = root.join("../shared/data/geolife/small");
+            if shared.is_dir() {
+                eprintln!("xtask: Geolife tests use {}", shared.display());
+                test.env("WAYSTREAM_GEOLIFE", shared);
+            } else {
+                eprintln!("xtask: no Geolife data (WAYSTREAM_GEOLIFE unset, ../shared absent): those tests skip");
+            }
+        }
+    }
+    run(&mut test)
+}

@@ -1,0 +1,243 @@
+//! The chain: a batch through every module in order, with nothing lost on the way.
+//!
+//! For each module the chain checks the output's accounting before trusting it: every input
+//! record must come out as exactly one point (same trajectory and `seq`, in input order) or
+//! as one rejection with an in-range index. A module that breaks this, returns an error,
+//! traps, runs out of time or memory fails the whole batch: each of the batch's records
+//! goes to the dead-letter sink with the cause, and the next batch runs as usual. A trap
+//! also drops the instance; the next batch gets a fresh one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::dead_letter::DeadLetter;
+use crate::engine::bindings::{Batch, Output, Point, Records};
+use crate::engine::{CallError, Engine, Instance, Module};
+
+/// Counters for one module of the chain.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StageStats {
+    /// Records handed to the module.
+    pub records_in: u64,
+    /// Points it returned.
+    pub points_out: u64,
+    /// Records it rejected one by one.
+    pub rejected: u64,
+    /// Batches that failed as a whole (error, trap, broken accounting).
+    pub failed_batches: u64,
+    /// Records dead-lettered because their batch failed.
+    pub failed_records: u64,
+    /// Traps, including time and memory limits.
+    pub traps: u64,
+    /// Time spent in the module, boundary crossing included.
+    pub busy: Duration,
+}
+
+struct Stage {
+    module: Arc<Module>,
+    instance: Option<Instance>,
+    stats: StageStats,
+}
+
+/// What came out of the chain for one batch.
+pub struct ChainOutput {
+    /// The batch's trajectory table (as the source made it).
+    pub batch: Batch,
+    /// The points that made it through every module.
+    pub points: Vec<Point>,
+    /// The zone-set table the points refer to.
+    pub zone_sets: Vec<Vec<String>>,
+}
+
+/// An ordered chain of module instances.
+pub struct Chain {
+    engine: Arc<Engine>,
+    stages: Vec<Stage>,
+    /// Reused per batch: which input records a module rejected.
+    rejected_mask: Vec<bool>,
+}
+
+impl Chain {
+    /// A chain of already loaded (and so validated) modules, each instantiated once.
+    pub fn new(engine: Arc<Engine>, modules: Vec<Arc<Module>>) -> anyhow::Result<Self> {
+        let stages = modules
+            .into_iter()
+            .map(|module| {
+                let instance = Instance::new(&engine, module.clone())?;
+                Ok(Stage {
+                    module,
+                    instance: Some(instance),
+                    stats: StageStats::default(),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Chain {
+            engine,
+            stages,
+            rejected_mask: Vec::new(),
+        })
+    }
+
+    /// The modules, in order, with their counters.
+    pub fn stats(&self) -> impl Iterator<Item = (&Arc<Module>, &StageStats)> {
+        self.stages.iter().map(|s| (&s.module, &s.stats))
+    }
+
+    /// Runs `batch` (raw lines or points) through every module. Rejected and failed records
+    /// are appended to `dead`.
+    pub fn run(&mut self, batch: Batch, dead: &mut Vec<DeadLetter>) -> ChainOutput {
+        let mut work = Batch {
+            trajectories: batch.trajectories.clone(),
+            zone_sets: batch.zone_sets.clone(),
+            records: Records::Points(Vec::new()),
+        };
+        let mut points = Vec::new();
+        for index in 0..self.stages.len() {
+            let input = if index == 0 { &batch } else { &work };
+            if input.len() == 0 {
+                break;
+            }
+            let outcome = self.run_stage(index, input);
+            let stage = &self.stages[index];
+            match outcome {
+                Ok(output) => {
+                    if !output.rejected.is_empty() {
+                        let rejected = output.rejected.iter().map(|r| (r.index as usize, r.reason.as_str()));
+                        dead.extend(DeadLetter::for_records(&stage.module, &batch, input, false, rejected));
+                    }
+                    if let Some(zone_sets) = output.zone_sets {
+                        work.zone_sets = zone_sets;
+                    }
+                    points = output.points;
+                }
+                Err(cause) => {
+                    let all = (0..input.len()).map(|i| (i, cause.as_str()));
+                    dead.extend(DeadLetter::for_records(&stage.module, &batch, input, true, all));
+                    points = Vec::new();
+                }
+            }
+            work.records = Records::Points(std::mem::take(&mut points));
+        }
+        if let Records::Points(p) = &mut work.records {
+            points = std::mem::take(p);
+        }
+        ChainOutput {
+            points,
+            zone_sets: work.zone_sets,
+            batch,
+        }
+    }
+
+    /// One module on one batch: the checked output, or why the whole batch failed.
+    fn run_stage(&mut self, index: usize, input: &Batch) -> Result<Output, String> {
+        let stage = &mut self.stages[index];
+        let records = input.len() as u64;
+        stage.stats.records_in += records;
+        let started = Instant::now();
+        let result = Self::call(&self.engine, stage, input);
+        stage.stats.busy += started.elapsed();
+        let checked = result.and_then(|output| {
+            check_accounting(input, &output, &mut self.rejected_mask)?;
+            Ok(output)
+        });
+        match &checked {
+            Ok(output) => {
+                stage.stats.points_out += output.points.len() as u64;
+                stage.stats.rejected += output.rejected.len() as u64;
+            }
+            Err(cause) => {
+                stage.stats.failed_batches += 1;
+                stage.stats.failed_records += records;
+                tracing::warn!(module = %stage.module.name, digest = stage.module.short_digest(), records, "batch failed: {cause}");
+            }
+        }
+        checked
+    }
+
+    /// Calls the stage's instance, re-creating it first if a trap dropped it.
+    fn call(engine: &Arc<Engine>, stage: &mut Stage, input: &Batch) -> Result<Output, String> {
+        let instance = match &mut stage.instance {
+            Some(instance) => instance,
+            None => {
+                let fresh = Instance::new(engine, stage.module.clone())
+                    .map_err(|e| format!("could not re-create the instance after a trap: {e:#}"))?;
+                tracing::info!(module = %stage.module.name, "instance re-created after a trap; its state starts fresh");
+                stage.instance.insert(fresh)
+            }
+        };
+        match instance.process(engine, input) {
+            Ok(output) => Ok(output),
+            Err(CallError::Refused(reason)) => Err(format!("module error: {reason}")),
+            Err(CallError::Trap(reason)) => {
+                stage.stats.traps += 1;
+                stage.instance = None;
+                Err(reason)
+            }
+        }
+    }
+}
+
+/// The identity (trajectory, seq) of record `index` of a batch.
+pub fn record_identity(batch: &Batch, index: usize) -> Option<(u32, u32)> {
+    match &batch.records {
+        Records::Lines(raw) => raw.lines.get(index).map(|l| (l.trajectory, l.seq)),
+        Records::Points(points) => points.get(index).map(|p| (p.trajectory, p.seq)),
+    }
+}
+
+/// Checks that `output` accounts for every input record exactly once.
+fn check_accounting(input: &Batch, output: &Output, mask: &mut Vec<bool>) -> Result<(), String> {
+    let n = input.len();
+    if output.points.len() + output.rejected.len() != n {
+        return Err(format!(
+            "broken accounting: the module returned {} points and {} rejections for {n} records",
+            output.points.len(),
+            output.rejected.len()
+        ));
+    }
+    mask.clear();
+    mask.resize(n, false);
+    for r in &output.rejected {
+        match mask.get_mut(r.index as usize) {
+            None => return Err(format!("broken accounting: rejection index {} is out of range (batch of {n})", r.index)),
+            Some(true) => return Err(format!("broken accounting: record {} rejected twice", r.index)),
+            Some(seen) => *seen = true,
+        }
+    }
+    let zone_sets = output.zone_sets.as_ref().unwrap_or(&input.zone_sets).len();
+    let kept = (0..n).filter(|&i| !mask[i]);
+    for (point, index) in output.points.iter().zip(kept) {
+        let expected = record_identity(input, index);
+        if expected != Some((point.trajectory, point.seq)) {
+            return Err(format!(
+                "broken accounting: output point (trajectory {}, seq {}) does not match input record {index}",
+                point.trajectory, point.seq
+            ));
+        }
+        if point.zones.is_some_and(|z| z as usize >= zone_sets) {
+            return Err(format!("point refers to zone set {:?} of {zone_sets}", point.zones));
+        }
+    }
+    Ok(())
+}
+
+/// Looks up the original raw line of a (trajectory, seq) in the source batch. Used on the
+/// error path only.
+pub fn original_lines(batch: &Batch) -> HashMap<(u32, u32), &[u8]> {
+    match &batch.records {
+        Records::Lines(raw) => {
+            let mut start = 0usize;
+            raw.lines
+                .iter()
+                .map(|l| {
+                    let end = (l.end as usize).clamp(start, raw.data.len());
+                    let bytes = &raw.data[start..end];
+                    start = end;
+                    ((l.trajectory, l.seq), bytes)
+                })
+                .collect()
+        }
+        Records::Points(_) => HashMap::new(),
+    }
+}

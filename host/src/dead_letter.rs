@@ -1,0 +1,78 @@
+//! Dead letters: records that did not make it through the chain, with the reason why.
+//!
+//! Each dead letter holds the original input line (as the source read it), where it came
+//! from, the cause, and the module (name and sha256 digest) that refused it; when the
+//! record had already become a point, that point too. Dead-letter sinks write them as
+//! NDJSON.
+
+use serde::Serialize;
+
+use crate::chain::{original_lines, record_identity};
+use crate::document::{trajectory_seed, Document};
+use crate::engine::bindings::{Batch, Records};
+use crate::engine::Module;
+
+/// One record the pipeline could not deliver.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeadLetter {
+    /// The module that refused or failed the record.
+    pub module: String,
+    /// `sha256:<hex>` of that module's component.
+    pub digest: String,
+    /// Why: the module's rejection reason, or the whole batch's failure.
+    pub cause: String,
+    /// Whether the whole batch failed (error, trap, limit) rather than this record alone.
+    pub batch_failed: bool,
+    pub user: String,
+    pub trajectory: String,
+    pub seq: u32,
+    /// The original input line, lossily decoded as UTF-8.
+    pub line: String,
+    /// The record as a point document, when it was one already.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub point: Option<serde_json::Value>,
+}
+
+impl DeadLetter {
+    /// Dead letters for records of `input` (the batch a module was given, which came from
+    /// the source batch `source`), each with its own cause: `(index in input, cause)`.
+    pub fn for_records<'c>(
+        module: &Module,
+        source: &Batch,
+        input: &Batch,
+        batch_failed: bool,
+        records: impl Iterator<Item = (usize, &'c str)>,
+    ) -> Vec<Self> {
+        // Points carry (trajectory, seq); the original line is found through the source.
+        let lines = original_lines(source);
+        records
+            .map(|(index, cause)| {
+                let (t, seq) = record_identity(input, index).unwrap_or((u32::MAX, u32::MAX));
+                let (user, trajectory) = input
+                    .trajectories
+                    .get(t as usize)
+                    .map(|tr| (tr.user.clone(), tr.id.clone()))
+                    .unwrap_or_default();
+                let point = match &input.records {
+                    Records::Points(points) => points.get(index).and_then(|p| {
+                        let traj = input.trajectories.get(p.trajectory as usize)?;
+                        let doc = Document::new(traj, &input.zone_sets, p, trajectory_seed(&traj.user, &traj.id));
+                        serde_json::to_value(doc).ok()
+                    }),
+                    Records::Lines(_) => None,
+                };
+                DeadLetter {
+                    module: module.name.clone(),
+                    digest: module.digest.clone(),
+                    cause: cause.to_string(),
+                    batch_failed,
+                    user,
+                    trajectory,
+                    seq,
+                    line: lines.get(&(t, seq)).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
+                    point,
+                }
+            })
+            .collect()
+    }
+}

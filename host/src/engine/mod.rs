@@ -1,0 +1,126 @@
+//! The Wasm engine: compiles transform components and runs them under limits.
+//!
+//! * [`Engine`] owns the wasmtime engine, the linker (the `log` import plus an empty WASI
+//!   context: no files, no environment, no network) and the epoch ticker that enforces
+//!   per-call deadlines.
+//! * [`Module`] is one compiled, validated module version, identified by its sha256 digest.
+//!   Compiling costs tens of milliseconds, so it happens once per version, off the hot path.
+//! * [`Instance`] is a module version running in its own `Store`, reused for every batch.
+//!   A trap or a timeout makes it unusable; the chain replaces it with a fresh one.
+
+pub mod bindings;
+mod guest_log;
+mod instance;
+mod module;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Deserialize;
+use wasmtime::component::Linker;
+
+pub use instance::{CallError, GuestState, Instance};
+pub use module::Module;
+
+/// How often the epoch advances; call deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Resource limits for every module instance.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Most linear memory one instance may hold, in MiB.
+    pub memory_mib: u64,
+    /// Longest one call into a module may run, in milliseconds.
+    pub call_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_mib: 256,
+            call_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Limits {
+    fn deadline_ticks(&self) -> u64 {
+        (self.call_timeout_ms / EPOCH_TICK.as_millis() as u64).max(1)
+    }
+}
+
+/// The wasmtime engine and linker shared by every module and instance.
+pub struct Engine {
+    wasmtime: wasmtime::Engine,
+    linker: Linker<GuestState>,
+    limits: Limits,
+    ticker: Option<EpochTicker>,
+}
+
+impl Engine {
+    /// Creates the engine with the given limits and starts its epoch ticker.
+    pub fn new(limits: Limits) -> Result<Arc<Self>> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let wasmtime = wasmtime::Engine::new(&config)?;
+        let mut linker = Linker::new(&wasmtime);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        bindings::TransformModule::add_to_linker::<_, wasmtime::component::HasSelf<GuestState>>(
+            &mut linker,
+            |state| state,
+        )?;
+        let ticker = EpochTicker::start(wasmtime.clone());
+        Ok(Arc::new(Engine {
+            wasmtime,
+            linker,
+            limits,
+            ticker: Some(ticker),
+        }))
+    }
+
+    /// The limits every instance runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            ticker.stop();
+        }
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`], so a call past its deadline traps.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl EpochTicker {
+    fn start(engine: wasmtime::Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("waystream-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch ticker thread");
+        EpochTicker { stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}

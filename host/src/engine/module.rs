@@ -1,0 +1,65 @@
+//! One compiled and validated module version.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+use super::bindings::TransformModulePre;
+use super::{Engine, GuestState, Instance};
+
+/// A module version: compiled, linked, and proven to initialise with its config.
+pub struct Module {
+    /// The name the pipeline config gives the module (used in logs, metrics, dead letters).
+    pub name: String,
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// `sha256:<hex>` of the component file: the version's identity.
+    pub digest: String,
+    /// The module's config as the JSON document handed to `init`.
+    pub config: String,
+    pub(super) pre: TransformModulePre<GuestState>,
+}
+
+impl Module {
+    /// Reads, compiles and validates a module: it must compile, its imports must be
+    /// satisfiable, it must export the contract's world, and `init` must accept `config`.
+    pub fn load(engine: &Arc<Engine>, name: &str, path: &Path, config: String) -> Result<Arc<Module>> {
+        let bytes = std::fs::read(path).with_context(|| format!("module {name}: reading {}", path.display()))?;
+        Self::from_bytes(engine, name, path, &bytes, config)
+    }
+
+    /// Like [`Module::load`], from bytes already in memory.
+    pub fn from_bytes(engine: &Arc<Engine>, name: &str, path: &Path, bytes: &[u8], config: String) -> Result<Arc<Module>> {
+        let digest = format!("sha256:{:x}", Sha256::digest(bytes));
+        let component = Component::new(&engine.wasmtime, bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("module {name}: {} does not compile as a component", path.display()))?;
+        let instance_pre = engine
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("module {name}: imports something the host does not provide"))?;
+        let pre = TransformModulePre::new(instance_pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("module {name}: does not export the waystream:transform@0.1.0 world"))?;
+        let module = Arc::new(Module {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            digest,
+            config,
+            pre,
+        });
+        // Validation: one instance must initialise; it is dropped again.
+        Instance::new(engine, module.clone())?;
+        Ok(module)
+    }
+
+    /// The first 12 hex digits of the digest, for log lines.
+    pub fn short_digest(&self) -> &str {
+        let hex = self.digest.trim_start_matches("sha256:");
+        &hex[..hex.len().min(12)]
+    }
+}

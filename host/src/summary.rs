@@ -1,0 +1,69 @@
+//! The closing summary of a run: counts, time per module, throughput, and the accounting
+//! balance (every record in is a document out or a dead letter).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::chain::StageStats;
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Records (lines) read from the source.
+    pub records_in: u64,
+    /// Output documents written to the sink.
+    pub documents_out: u64,
+    /// Records written to the dead-letter sink.
+    pub dead_letters: u64,
+    /// Wall time of the run, module loading excluded.
+    pub wall: Duration,
+    /// Per module: name, short digest, counters.
+    pub modules: Vec<(String, String, StageStats)>,
+}
+
+impl Summary {
+    /// Whether every record read is accounted for exactly once.
+    pub fn balanced(&self) -> bool {
+        self.records_in == self.documents_out + self.dead_letters
+    }
+
+    /// Records per second over the whole run.
+    pub fn records_per_second(&self) -> f64 {
+        self.records_in as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "waystream run summary")?;
+        writeln!(f, "  points in      {:>12}", self.records_in)?;
+        writeln!(f, "  points out     {:>12}", self.documents_out)?;
+        writeln!(f, "  dead letters   {:>12}", self.dead_letters)?;
+        let balance = if self.balanced() { "ok (in = out + dead letters)" } else { "MISMATCH" };
+        writeln!(f, "  accounting     {balance}")?;
+        writeln!(f, "  wall time      {:>12.3} s", self.wall.as_secs_f64())?;
+        writeln!(f, "  throughput     {:>12.0} points/s", self.records_per_second())?;
+        writeln!(
+            f,
+            "  {:<12} {:<12} {:>10} {:>10} {:>9} {:>7} {:>6} {:>10} {:>12}",
+            "module", "digest", "in", "out", "rejected", "failed", "traps", "time ms", "points/s"
+        )?;
+        for (name, digest, s) in &self.modules {
+            let rate = s.records_in as f64 / s.busy.as_secs_f64().max(1e-9);
+            writeln!(
+                f,
+                "  {:<12} {:<12} {:>10} {:>10} {:>9} {:>7} {:>6} {:>10.1} {:>12.0}",
+                name,
+                digest,
+                s.records_in,
+                s.points_out,
+                s.rejected,
+                s.failed_records,
+                s.traps,
+                s.busy.as_secs_f64() * 1e3,
+                rate
+            )?;
+        }
+        Ok(())
+    }
+}
