@@ -41,6 +41,7 @@
 //! (or `cargo xtask build-transforms` for the project's own), with `crate-type = ["cdylib",
 //! "rlib"]` in the crate's manifest.
 
+pub mod state;
 pub mod testing;
 
 /// The bindings generated from `wit/waystream.wit`. Transform authors rarely need them
@@ -197,15 +198,17 @@ macro_rules! export_transform {
     ($ty:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-            use $crate::bindings::exports::waystream::transform::transform as contract;
             use $crate::Transform as _;
+            use $crate::bindings::exports::waystream::transform::transform as contract;
 
             ::std::thread_local! {
                 static INSTANCE: ::core::cell::RefCell<::core::option::Option<$ty>> =
                     const { ::core::cell::RefCell::new(None) };
             }
 
-            fn with_instance<R>(f: impl FnOnce(&mut $ty) -> Result<R, String>) -> Result<R, String> {
+            fn with_instance<R>(
+                f: impl FnOnce(&mut $ty) -> Result<R, String>,
+            ) -> Result<R, String> {
                 INSTANCE.with(|slot| match slot.borrow_mut().as_mut() {
                     Some(instance) => f(instance),
                     None => Err("the host called the transform before init".into()),
@@ -238,7 +241,7 @@ macro_rules! export_transform {
                 }
             }
 
-            $crate::bindings::__export_transform_module!(Export with_types_in $crate::bindings);
+    $crate::bindings::__export_transform_module!(Export with_types_in $crate::bindings);
         };
     };
 }

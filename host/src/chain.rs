@@ -95,7 +95,7 @@ impl Chain {
         let mut points = Vec::new();
         for index in 0..self.stages.len() {
             let input = if index == 0 { &batch } else { &work };
-            if input.len() == 0 {
+            if input.is_empty() {
                 break;
             }
             let outcome = self.run_stage(index, input);
@@ -103,8 +103,17 @@ impl Chain {
             match outcome {
                 Ok(output) => {
                     if !output.rejected.is_empty() {
-                        let rejected = output.rejected.iter().map(|r| (r.index as usize, r.reason.as_str()));
-                        dead.extend(DeadLetter::for_records(&stage.module, &batch, input, false, rejected));
+                        let rejected = output
+                            .rejected
+                            .iter()
+                            .map(|r| (r.index as usize, r.reason.as_str()));
+                        dead.extend(DeadLetter::for_records(
+                            &stage.module,
+                            &batch,
+                            input,
+                            false,
+                            rejected,
+                        ));
                     }
                     if let Some(zone_sets) = output.zone_sets {
                         work.zone_sets = zone_sets;
@@ -113,7 +122,13 @@ impl Chain {
                 }
                 Err(cause) => {
                     let all = (0..input.len()).map(|i| (i, cause.as_str()));
-                    dead.extend(DeadLetter::for_records(&stage.module, &batch, input, true, all));
+                    dead.extend(DeadLetter::for_records(
+                        &stage.module,
+                        &batch,
+                        input,
+                        true,
+                        all,
+                    ));
                     points = Vec::new();
                 }
             }
@@ -200,8 +215,18 @@ fn check_accounting(input: &Batch, output: &Output, mask: &mut Vec<bool>) -> Res
     mask.resize(n, false);
     for r in &output.rejected {
         match mask.get_mut(r.index as usize) {
-            None => return Err(format!("broken accounting: rejection index {} is out of range (batch of {n})", r.index)),
-            Some(true) => return Err(format!("broken accounting: record {} rejected twice", r.index)),
+            None => {
+                return Err(format!(
+                    "broken accounting: rejection index {} is out of range (batch of {n})",
+                    r.index
+                ));
+            }
+            Some(true) => {
+                return Err(format!(
+                    "broken accounting: record {} rejected twice",
+                    r.index
+                ));
+            }
             Some(seen) => *seen = true,
         }
     }
@@ -216,7 +241,10 @@ fn check_accounting(input: &Batch, output: &Output, mask: &mut Vec<bool>) -> Res
             ));
         }
         if point.zones.is_some_and(|z| z as usize >= zone_sets) {
-            return Err(format!("point refers to zone set {:?} of {zone_sets}", point.zones));
+            return Err(format!(
+                "point refers to zone set {:?} of {zone_sets}",
+                point.zones
+            ));
         }
     }
     Ok(())

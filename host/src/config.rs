@@ -96,7 +96,10 @@ impl PipelineConfig {
         let mut config: PipelineConfig = toml::from_str(text)?;
         config.base = base.to_path_buf();
         anyhow::ensure!(config.batch_size > 0, "batch_size must be at least 1");
-        anyhow::ensure!(!config.transforms.is_empty(), "the chain ([[transforms]]) is empty");
+        anyhow::ensure!(
+            !config.transforms.is_empty(),
+            "the chain ([[transforms]]) is empty"
+        );
         let mut names: Vec<&str> = config.transforms.iter().map(|m| m.name.as_str()).collect();
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
@@ -107,7 +110,8 @@ impl PipelineConfig {
 
     /// Reads a config file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, base).with_context(|| format!("config {}", path.display()))
     }
@@ -122,14 +126,25 @@ impl ModuleConfig {
     /// The module's config as the JSON document its `init` receives.
     pub fn config_json(&self, base: &Path) -> Result<String> {
         let mut value = serde_json::to_value(&self.config)?;
-        let object = value.as_object_mut().context("module config must be a table")?;
+        let object = value
+            .as_object_mut()
+            .context("module config must be a table")?;
         for (key, path) in &self.config_files {
             let path = base.join(path);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("module {}: reading {key} from {}", self.name, path.display()))?;
-            let is_json = path.extension().is_some_and(|e| e == "json" || e == "geojson");
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "module {}: reading {key} from {}",
+                    self.name,
+                    path.display()
+                )
+            })?;
+            let is_json = path
+                .extension()
+                .is_some_and(|e| e == "json" || e == "geojson");
             let entry = if is_json {
-                serde_json::from_str(&text).with_context(|| format!("module {}: {} is not JSON", self.name, path.display()))?
+                serde_json::from_str(&text).with_context(|| {
+                    format!("module {}: {} is not JSON", self.name, path.display())
+                })?
             } else {
                 serde_json::Value::String(text)
             };
@@ -164,23 +179,33 @@ mod tests {
         let err = PipelineConfig::parse(&minimal("batch_size = 0"), base).unwrap_err();
         assert!(format!("{err:#}").contains("batch_size"));
         let dup = minimal("").replace("[sink]", "[[transforms]]\nname='a'\npath='b.wasm'\n[sink]");
-        assert!(format!("{:#}", PipelineConfig::parse(&dup, base).unwrap_err()).contains("used twice"));
+        assert!(
+            format!("{:#}", PipelineConfig::parse(&dup, base).unwrap_err()).contains("used twice")
+        );
     }
 
     #[test]
     fn module_config_merges_inline_values_and_files() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("z.geojson"), r#"{"type":"FeatureCollection","features":[]}"#).unwrap();
+        std::fs::write(
+            dir.path().join("z.geojson"),
+            r#"{"type":"FeatureCollection","features":[]}"#,
+        )
+        .unwrap();
         std::fs::write(dir.path().join("note.txt"), "hello").unwrap();
         let module: ModuleConfig = toml::from_str(
             "name='g'\npath='g.wasm'\nconfig={limit=5}\nconfig_files={zones='z.geojson', note='note.txt'}",
         )
         .unwrap();
-        let json: serde_json::Value = serde_json::from_str(&module.config_json(dir.path()).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&module.config_json(dir.path()).unwrap()).unwrap();
         assert_eq!(json["limit"], 5);
         assert_eq!(json["zones"]["type"], "FeatureCollection");
         assert_eq!(json["note"], "hello");
-        let missing: ModuleConfig = toml::from_str("name='g'\npath='g.wasm'\nconfig_files={zones='nope.json'}").unwrap();
-        assert!(format!("{:#}", missing.config_json(dir.path()).unwrap_err()).contains("nope.json"));
+        let missing: ModuleConfig =
+            toml::from_str("name='g'\npath='g.wasm'\nconfig_files={zones='nope.json'}").unwrap();
+        assert!(
+            format!("{:#}", missing.config_json(dir.path()).unwrap_err()).contains("nope.json")
+        );
     }
 }

@@ -8,9 +8,9 @@
 use serde::Serialize;
 
 use crate::chain::{original_lines, record_identity};
-use crate::document::{trajectory_seed, Document};
-use crate::engine::bindings::{Batch, Records};
+use crate::document::{Document, trajectory_seed};
 use crate::engine::Module;
+use crate::engine::bindings::{Batch, Records};
 
 /// One record the pipeline could not deliver.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -56,7 +56,12 @@ impl DeadLetter {
                 let point = match &input.records {
                     Records::Points(points) => points.get(index).and_then(|p| {
                         let traj = input.trajectories.get(p.trajectory as usize)?;
-                        let doc = Document::new(traj, &input.zone_sets, p, trajectory_seed(&traj.user, &traj.id));
+                        let doc = Document::new(
+                            traj,
+                            &input.zone_sets,
+                            p,
+                            trajectory_seed(&traj.user, &traj.id),
+                        );
                         serde_json::to_value(doc).ok()
                     }),
                     Records::Lines(_) => None,
@@ -69,7 +74,10 @@ impl DeadLetter {
                     user,
                     trajectory,
                     seq,
-                    line: lines.get(&(t, seq)).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
+                    line: lines
+                        .get(&(t, seq))
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_default(),
                     point,
                 }
             })

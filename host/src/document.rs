@@ -6,7 +6,7 @@
 //! {"user":"021","trajectory":"20081023025304","seq":0,"ts":"2008-10-23T02:53:04Z",
 //!  "location":{"lat":39.984702,"lon":116.318417},"alt_m":149.9616,"zones":["tsinghua"],
 //!  "dist_m":null,"speed_mps":null,"heading_deg":null,"flags":["zone_enter"],
-//!  "point_id":"5f0c2e3d9a7b1c44"}
+//!  "point_id":"8bf7c9319eca9ece"}
 //! ```
 //!
 //! (on one line). `point_id` is deterministic: the same user, trajectory and `seq` always
@@ -20,11 +20,38 @@ use crate::engine::bindings::{Point, Trajectory};
 
 /// Names of the 32 flag bits, as in the WIT contract's `point-flags`.
 const FLAG_NAMES: [&str; 32] = [
-    "implausible_speed", "zone_enter", "zone_exit", "altitude_missing",
-    "bit_4", "bit_5", "bit_6", "bit_7", "bit_8", "bit_9", "bit_10", "bit_11",
-    "bit_12", "bit_13", "bit_14", "bit_15", "user_16", "user_17", "user_18", "user_19",
-    "user_20", "user_21", "user_22", "user_23", "user_24", "user_25", "user_26", "user_27",
-    "user_28", "user_29", "user_30", "user_31",
+    "implausible_speed",
+    "zone_enter",
+    "zone_exit",
+    "altitude_missing",
+    "bit_4",
+    "bit_5",
+    "bit_6",
+    "bit_7",
+    "bit_8",
+    "bit_9",
+    "bit_10",
+    "bit_11",
+    "bit_12",
+    "bit_13",
+    "bit_14",
+    "bit_15",
+    "user_16",
+    "user_17",
+    "user_18",
+    "user_19",
+    "user_20",
+    "user_21",
+    "user_22",
+    "user_23",
+    "user_24",
+    "user_25",
+    "user_26",
+    "user_27",
+    "user_28",
+    "user_29",
+    "user_30",
+    "user_31",
 ];
 
 /// A batch of encoded documents: one buffer, each document ending in `\n`.
@@ -71,13 +98,25 @@ pub struct DocumentEncoder {
 
 impl DocumentEncoder {
     /// Replaces `out` with the documents of `points`.
-    pub fn encode(&mut self, trajectories: &[Trajectory], zone_sets: &[Vec<String>], points: &[Point], out: &mut Encoded) {
+    pub fn encode(
+        &mut self,
+        trajectories: &[Trajectory],
+        zone_sets: &[Vec<String>],
+        points: &[Point],
+        out: &mut Encoded,
+    ) {
         out.clear();
         self.id_seeds.clear();
-        self.id_seeds.extend(trajectories.iter().map(|t| trajectory_seed(&t.user, &t.id)));
+        self.id_seeds
+            .extend(trajectories.iter().map(|t| trajectory_seed(&t.user, &t.id)));
         for point in points {
             let trajectory = &trajectories[point.trajectory as usize];
-            let doc = Document::new(trajectory, zone_sets, point, self.id_seeds[point.trajectory as usize]);
+            let doc = Document::new(
+                trajectory,
+                zone_sets,
+                point,
+                self.id_seeds[point.trajectory as usize],
+            );
             // Writing to a Vec cannot fail, and every value here is serialisable.
             let _ = serde_json::to_writer(&mut out.bytes, &doc);
             out.bytes.push(b'\n');
@@ -105,13 +144,21 @@ pub struct Document<'a> {
 
 impl<'a> Document<'a> {
     /// The document of `point`; `id_seed` is [`trajectory_seed`] of its trajectory.
-    pub fn new(trajectory: &'a Trajectory, zone_sets: &'a [Vec<String>], point: &Point, id_seed: u64) -> Self {
+    pub fn new(
+        trajectory: &'a Trajectory,
+        zone_sets: &'a [Vec<String>],
+        point: &Point,
+        id_seed: u64,
+    ) -> Self {
         Document {
             user: &trajectory.user,
             trajectory: &trajectory.id,
             seq: point.seq,
             ts: Timestamp(point.ts_ms),
-            location: Location { lat: point.lat, lon: point.lon },
+            location: Location {
+                lat: point.lat,
+                lon: point.lon,
+            },
             alt_m: point.alt_m,
             zones: point
                 .zones
@@ -216,7 +263,12 @@ impl Serialize for PointId {
 /// FNV-1a over `user`, a separator and `id`: the per-trajectory part of a point id.
 pub fn trajectory_seed(user: &str, id: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in user.as_bytes().iter().chain([0x1f].iter()).chain(id.as_bytes()) {
+    for &b in user
+        .as_bytes()
+        .iter()
+        .chain([0x1f].iter())
+        .chain(id.as_bytes())
+    {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -243,18 +295,35 @@ mod tests {
 
     #[test]
     fn timestamps_match_chrono() {
-        for ms in [0, 1_224_730_384_000, 951_782_399_000, -1_000, 4_102_444_800_123, 1_224_730_384_007] {
+        for ms in [
+            0,
+            1_224_730_384_000,
+            951_782_399_000,
+            -1_000,
+            4_102_444_800_123,
+            1_224_730_384_007,
+        ] {
             let mut buf = [0u8; 32];
             let len = format_iso8601(ms, &mut buf);
             let want = DateTime::from_timestamp_millis(ms).unwrap();
-            let fmt = if ms % 1000 == 0 { "%Y-%m-%dT%H:%M:%SZ" } else { "%Y-%m-%dT%H:%M:%S%.3fZ" };
-            assert_eq!(std::str::from_utf8(&buf[..len]).unwrap(), want.format(fmt).to_string());
+            let fmt = if ms % 1000 == 0 {
+                "%Y-%m-%dT%H:%M:%SZ"
+            } else {
+                "%Y-%m-%dT%H:%M:%S%.3fZ"
+            };
+            assert_eq!(
+                std::str::from_utf8(&buf[..len]).unwrap(),
+                want.format(fmt).to_string()
+            );
         }
     }
 
     #[test]
     fn documents_are_single_line_json_with_every_field() {
-        let trajectories = vec![Trajectory { user: "021".into(), id: "t\"1\n".into() }];
+        let trajectories = vec![Trajectory {
+            user: "021".into(),
+            id: "t\"1\n".into(),
+        }];
         let zone_sets = vec![vec!["a".to_string(), "b".to_string()]];
         let point = Point {
             trajectory: 0,
@@ -270,10 +339,14 @@ mod tests {
             flags: 0b1010 | (1 << 17),
         };
         let mut out = Encoded::default();
-        DocumentEncoder::default().encode(&trajectories, &zone_sets, &[point.clone(), point], &mut out);
+        DocumentEncoder::default().encode(&trajectories, &zone_sets, &[point, point], &mut out);
         assert_eq!(out.len(), 2);
         let doc = out.iter().next().unwrap();
-        assert_eq!(doc.iter().filter(|&&b| b == b'\n').count(), 1, "one line, ending in \\n");
+        assert_eq!(
+            doc.iter().filter(|&&b| b == b'\n').count(),
+            1,
+            "one line, ending in \\n"
+        );
         let v: serde_json::Value = serde_json::from_slice(doc).unwrap();
         assert_eq!(v["user"], "021");
         assert_eq!(v["trajectory"], "t\"1\n");
@@ -282,14 +355,19 @@ mod tests {
         assert_eq!(v["location"]["lat"], 39.9);
         assert_eq!(v["alt_m"], serde_json::Value::Null);
         assert_eq!(v["zones"], serde_json::json!(["a", "b"]));
-        assert_eq!(v["flags"], serde_json::json!(["zone_enter", "altitude_missing", "user_17"]));
+        assert_eq!(
+            v["flags"],
+            serde_json::json!(["zone_enter", "altitude_missing", "user_17"])
+        );
         assert_eq!(v["point_id"], point_id_hex("021", "t\"1\n", 7));
     }
 
     #[test]
     fn point_ids_are_stable_and_distinct() {
-        // Pinned: changing the id scheme breaks deduplication against stored documents.
-        assert_eq!(point_id_hex("021", "20081023025304", 0), point_id_hex("021", "20081023025304", 0));
+        // Pinned (values computed by an independent Python version of FNV-1a + SplitMix64):
+        // changing the id scheme breaks deduplication against documents already stored.
+        assert_eq!(point_id_hex("021", "20081023025304", 0), "8bf7c9319eca9ece");
+        assert_eq!(point_id_hex("021", "20081023025304", 1), "63c7d862fd8a6f00");
         let mut seen = std::collections::HashSet::new();
         for user in ["000", "001", "0010"] {
             for traj in ["a", "b", "1a"] {
@@ -298,6 +376,10 @@ mod tests {
                 }
             }
         }
-        assert_ne!(point_id_hex("00", "1a", 0), point_id_hex("001", "a", 0), "separator matters");
+        assert_ne!(
+            point_id_hex("00", "1a", 0),
+            point_id_hex("001", "a", 0),
+            "separator matters"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use waystream::{synth, Pipeline, PipelineConfig};
+use waystream::{Pipeline, PipelineConfig, synth};
 
 /// Real-time GPS trajectory pipeline with user-defined WebAssembly transforms.
 #[derive(Parser)]
@@ -51,7 +51,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Run { print_default_config: true, .. } => {
+        Command::Run {
+            print_default_config: true,
+            ..
+        } => {
             print!("{}", waystream::config::EMBEDDED_DEFAULT);
             Ok(ExitCode::SUCCESS)
         }
@@ -62,7 +65,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let summary = Pipeline::build(&config)?.show_progress(!quiet).run()?;
             println!("{summary}");
-            Ok(if summary.balanced() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if summary.balanced() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Synth(config) => {
             let report = synth::generate(&config)?;

@@ -59,7 +59,12 @@ impl Pipeline {
             summary.records_in += batch.len() as u64;
             dead.clear();
             let out = self.chain.run(batch, &mut dead);
-            encoder.encode(&out.batch.trajectories, &out.zone_sets, &out.points, &mut encoded);
+            encoder.encode(
+                &out.batch.trajectories,
+                &out.zone_sets,
+                &out.points,
+                &mut encoded,
+            );
             self.sink.write(&encoded).context("sink")?;
             self.dead_letter.write(&dead).context("dead-letter sink")?;
             summary.documents_out += encoded.len() as u64;
@@ -73,7 +78,13 @@ impl Pipeline {
         summary.modules = self
             .chain
             .stats()
-            .map(|(module, stats)| (module.name.clone(), module.short_digest().to_string(), stats.clone()))
+            .map(|(module, stats)| {
+                (
+                    module.name.clone(),
+                    module.short_digest().to_string(),
+                    stats.clone(),
+                )
+            })
             .collect();
         Ok(summary)
     }

@@ -39,10 +39,18 @@ impl fmt::Display for Summary {
         writeln!(f, "  points in      {:>12}", self.records_in)?;
         writeln!(f, "  points out     {:>12}", self.documents_out)?;
         writeln!(f, "  dead letters   {:>12}", self.dead_letters)?;
-        let balance = if self.balanced() { "ok (in = out + dead letters)" } else { "MISMATCH" };
+        let balance = if self.balanced() {
+            "ok (in = out + dead letters)"
+        } else {
+            "MISMATCH"
+        };
         writeln!(f, "  accounting     {balance}")?;
         writeln!(f, "  wall time      {:>12.3} s", self.wall.as_secs_f64())?;
-        writeln!(f, "  throughput     {:>12.0} points/s", self.records_per_second())?;
+        writeln!(
+            f,
+            "  throughput     {:>12.0} points/s",
+            self.records_per_second()
+        )?;
         writeln!(
             f,
             "  {:<12} {:<12} {:>10} {:>10} {:>9} {:>7} {:>6} {:>10} {:>12}",

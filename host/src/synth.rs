@@ -75,7 +75,11 @@ pub fn generate(config: &SynthConfig) -> Result<SynthReport> {
     let mut report = SynthReport::default();
     let mut text = String::new();
     for user in 0..config.users {
-        let dir = config.out.join("Data").join(format!("{user:03}")).join("Trajectory");
+        let dir = config
+            .out
+            .join("Data")
+            .join(format!("{user:03}"))
+            .join("Trajectory");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         // 2008-10-01 plus a few days per user.
         let mut start_s: i64 = 1_222_819_200 + i64::from(user) * 86_400 * 3;
@@ -96,7 +100,13 @@ pub fn generate(config: &SynthConfig) -> Result<SynthReport> {
 }
 
 /// One PLT file's text; returns the number of corrupt lines.
-fn write_trajectory(rng: &mut ChaCha8Rng, out: &mut String, start_s: i64, points: u32, corrupt: f64) -> u64 {
+fn write_trajectory(
+    rng: &mut ChaCha8Rng,
+    out: &mut String,
+    start_s: i64,
+    points: u32,
+    corrupt: f64,
+) -> u64 {
     let mode = [Mode::Walk, Mode::Cycle, Mode::Drive][rng.random_range(0..3)];
     let (speed, interval) = mode.profile();
     let mut lat = 39.9 + rng.random_range(-0.12..0.12);
@@ -112,12 +122,24 @@ fn write_trajectory(rng: &mut ChaCha8Rng, out: &mut String, start_s: i64, points
             write_corrupt_line(rng, out, lat, lon, t);
             continue;
         }
-        let altitude = if rng.random_bool(0.02) { -777.0 } else { alt_ft };
+        let altitude = if rng.random_bool(0.02) {
+            -777.0
+        } else {
+            alt_ft
+        };
         let days = PLT_EPOCH_OFFSET_DAYS + t as f64 / 86_400.0;
-        let _ = write!(out, "{lat:.6},{lon:.6},0,{altitude:.0},{days:.10},{}\r\n", date_time(t));
+        let _ = write!(
+            out,
+            "{lat:.6},{lon:.6},0,{altitude:.0},{days:.10},{}\r\n",
+            date_time(t)
+        );
         // Move on: a wandering heading, speed around the mode's typical one; now and then
         // a repeated timestamp (dt = 0), as Geolife's 1-second resolution produces.
-        let dt = if rng.random_bool(0.03) { 0 } else { rng.random_range(1..=interval * 2) };
+        let dt = if rng.random_bool(0.03) {
+            0
+        } else {
+            rng.random_range(1..=interval * 2)
+        };
         heading = (heading + rng.random_range(-20.0..20.0)).rem_euclid(360.0);
         let step = speed * rng.random_range(0.5..1.5) * f64::from(dt.max(1));
         lat += step * heading.to_radians().cos() / METRES_PER_DEGREE;
@@ -129,7 +151,11 @@ fn write_trajectory(rng: &mut ChaCha8Rng, out: &mut String, start_s: i64, points
 }
 
 fn write_corrupt_line(rng: &mut ChaCha8Rng, out: &mut String, lat: f64, lon: f64, t: i64) {
-    let good = format!("{lat:.6},{lon:.6},0,100,{:.10},{}", PLT_EPOCH_OFFSET_DAYS + t as f64 / 86_400.0, date_time(t));
+    let good = format!(
+        "{lat:.6},{lon:.6},0,100,{:.10},{}",
+        PLT_EPOCH_OFFSET_DAYS + t as f64 / 86_400.0,
+        date_time(t)
+    );
     match rng.random_range(0..5) {
         0 => out.push_str(&good[..good.len() / 2]),
         1 => out.push_str(&good.replacen(',', ",x", 1)),
@@ -174,15 +200,29 @@ mod tests {
     #[test]
     fn same_seed_same_bytes_and_counts_add_up() {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let config = |out: &Path| SynthConfig { out: out.into(), users: 2, trajectories: 2, points: 300, corrupt: 0.02, seed: 7 };
+        let config = |out: &Path| SynthConfig {
+            out: out.into(),
+            users: 2,
+            trajectories: 2,
+            points: 300,
+            corrupt: 0.02,
+            seed: 7,
+        };
         let report = generate(&config(a.path())).unwrap();
         generate(&config(b.path())).unwrap();
         assert_eq!(report.files, 4);
         assert!(report.corrupt_lines > 0, "2% of ~900 lines");
         assert_eq!(count_point_lines(a.path()).unwrap(), report.point_lines);
-        for entry in walkdir::WalkDir::new(a.path()).into_iter().filter_map(Result::ok).filter(|e| e.file_type().is_file()) {
+        for entry in walkdir::WalkDir::new(a.path())
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+        {
             let other = b.path().join(entry.path().strip_prefix(a.path()).unwrap());
-            assert_eq!(std::fs::read(entry.path()).unwrap(), std::fs::read(other).unwrap());
+            assert_eq!(
+                std::fs::read(entry.path()).unwrap(),
+                std::fs::read(other).unwrap()
+            );
             let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
             assert!(text.starts_with("Geolife trajectory\r\n"));
         }

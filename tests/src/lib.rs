@@ -11,14 +11,22 @@ use waystream::{Pipeline, PipelineConfig, Summary};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The built component of `name` (`parse-plt`, `geofence`, `speed`, `hostile`).
 pub fn module(name: &str) -> PathBuf {
-    let dir = std::env::var_os("WAYSTREAM_MODULES").map_or_else(|| workspace().join("target/modules"), PathBuf::from);
+    let dir = std::env::var_os("WAYSTREAM_MODULES")
+        .map_or_else(|| workspace().join("target/modules"), PathBuf::from);
     let path = dir.join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run `cargo xtask build-transforms` (or `cargo xtask test`)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask build-transforms` (or `cargo xtask test`)",
+        path.display()
+    );
     path
 }
 
@@ -46,7 +54,12 @@ pub fn write_plt(root: &Path, user: &str, trajectory: &str, lines: &[String]) ->
 
 /// A PLT point line at (lat, lon) with altitude in feet, `secs` after 2008-10-23 02:00:00.
 pub fn plt_line(lat: f64, lon: f64, alt_ft: f64, secs: u32) -> String {
-    format!("{lat},{lon},0,{alt_ft},39744.0,2008-10-23,{:02}:{:02}:{:02}", 2 + secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{lat},{lon},0,{alt_ft},39744.0,2008-10-23,{:02}:{:02}:{:02}",
+        2 + secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// One module of a test pipeline: name, component file, extra TOML lines for its table.
@@ -59,19 +72,32 @@ pub struct Stage {
 impl Stage {
     /// A module with no config.
     pub fn new(name: &str) -> Self {
-        Stage { name: name.into(), path: module(name), extra: String::new() }
+        Stage {
+            name: name.into(),
+            path: module(name),
+            extra: String::new(),
+        }
     }
 
     /// A module with extra TOML lines (e.g. `config = { behaviour = "loop" }`).
     pub fn with(name: &str, extra: &str) -> Self {
-        Stage { extra: extra.into(), ..Stage::new(name) }
+        Stage {
+            extra: extra.into(),
+            ..Stage::new(name)
+        }
     }
 
     /// The standard chain: parse-plt, geofence on the demo zones, speed.
     pub fn standard_chain() -> Vec<Stage> {
         vec![
             Stage::new("parse-plt"),
-            Stage::with("geofence", &format!("config_files = {{ zones = {:?} }}", demo_zones().display().to_string())),
+            Stage::with(
+                "geofence",
+                &format!(
+                    "config_files = {{ zones = {:?} }}",
+                    demo_zones().display().to_string()
+                ),
+            ),
             Stage::new("speed"),
         ]
     }
@@ -80,9 +106,17 @@ impl Stage {
 /// A pipeline config reading `input` and writing `out/points.ndjson` and
 /// `out/dead-letter.ndjson`, with `extra` TOML at the top (batch size, limits).
 pub fn pipeline_config(input: &Path, out: &Path, stages: &[Stage], extra: &str) -> PipelineConfig {
-    let mut text = format!("{extra}\n[source]\ntype = \"files\"\npath = {:?}\n", input.display().to_string());
+    let mut text = format!(
+        "{extra}\n[source]\ntype = \"files\"\npath = {:?}\n",
+        input.display().to_string()
+    );
     for stage in stages {
-        text += &format!("[[transforms]]\nname = {:?}\npath = {:?}\n{}\n", stage.name, stage.path.display().to_string(), stage.extra);
+        text += &format!(
+            "[[transforms]]\nname = {:?}\npath = {:?}\n{}\n",
+            stage.name,
+            stage.path.display().to_string(),
+            stage.extra
+        );
     }
     text += &format!(
         "[sink]\ntype = \"ndjson\"\npath = {:?}\n[dead_letter]\ntype = \"ndjson\"\npath = {:?}\n",
@@ -94,7 +128,11 @@ pub fn pipeline_config(input: &Path, out: &Path, stages: &[Stage], extra: &str) 
 
 /// Runs a pipeline to the end.
 pub fn run(config: &PipelineConfig) -> Summary {
-    Pipeline::build(config).unwrap().show_progress(false).run().unwrap()
+    Pipeline::build(config)
+        .unwrap()
+        .show_progress(false)
+        .run()
+        .unwrap()
 }
 
 /// The documents of an NDJSON file.
@@ -102,6 +140,9 @@ pub fn read_ndjson(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: bad line {l:?}: {e}", path.display())))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: bad line {l:?}: {e}", path.display()))
+        })
         .collect()
 }

@@ -3,7 +3,7 @@
 //! change (and review the diff).
 
 use serde_json::Value;
-use waystream::synth::{generate, SynthConfig};
+use waystream::synth::{SynthConfig, generate};
 use waystream_tests::*;
 
 fn compare_or_update(name: &str, actual: &[Value]) {
@@ -14,21 +14,39 @@ fn compare_or_update(name: &str, actual: &[Value]) {
         std::fs::write(&path, &text).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
     for (i, (want, got)) in expected.lines().zip(text.lines()).enumerate() {
         assert_eq!(got, want, "{name}: line {} differs", i + 1);
     }
-    assert_eq!(text.lines().count(), expected.lines().count(), "{name}: line count differs");
+    assert_eq!(
+        text.lines().count(),
+        expected.lines().count(),
+        "{name}: line count differs"
+    );
 }
 
 #[test]
 fn standard_chain_matches_the_golden_files() {
     let dir = tempfile::tempdir().unwrap();
     // Start inside the demo zones so that zone changes happen.
-    generate(&SynthConfig { out: dir.path().join("in"), users: 2, trajectories: 2, points: 60, corrupt: 0.05, seed: 11 }).unwrap();
+    generate(&SynthConfig {
+        out: dir.path().join("in"),
+        users: 2,
+        trajectories: 2,
+        points: 60,
+        corrupt: 0.05,
+        seed: 11,
+    })
+    .unwrap();
     let out = dir.path().join("out");
     // Small batches: trajectories cross batch boundaries, so per-trajectory state must carry.
-    run(&pipeline_config(&dir.path().join("in"), &out, &Stage::standard_chain(), "batch_size = 16"));
+    run(&pipeline_config(
+        &dir.path().join("in"),
+        &out,
+        &Stage::standard_chain(),
+        "batch_size = 16",
+    ));
     let points = read_ndjson(&out.join("points.ndjson"));
     let mut dead = read_ndjson(&out.join("dead-letter.ndjson"));
     // Digests depend on the build (paths embedded in the component), not on behaviour.

@@ -12,8 +12,16 @@ fn run_chain(lines_by_trajectory: &[(&str, Vec<String>)]) -> (Vec<Value>, Vec<Va
         write_plt(dir.path(), "007", name, lines);
     }
     let out = dir.path().join("out");
-    run(&pipeline_config(dir.path(), &out, &Stage::standard_chain(), "batch_size = 4"));
-    (read_ndjson(&out.join("points.ndjson")), read_ndjson(&out.join("dead-letter.ndjson")))
+    run(&pipeline_config(
+        dir.path(),
+        &out,
+        &Stage::standard_chain(),
+        "batch_size = 4",
+    ));
+    (
+        read_ndjson(&out.join("points.ndjson")),
+        read_ndjson(&out.join("dead-letter.ndjson")),
+    )
 }
 
 fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
@@ -21,7 +29,12 @@ fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
 }
 
 fn zones(doc: &Value) -> Vec<&str> {
-    doc["zones"].as_array().unwrap().iter().map(|z| z.as_str().unwrap()).collect()
+    doc["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z.as_str().unwrap())
+        .collect()
 }
 
 #[test]
@@ -50,20 +63,33 @@ fn known_answers_through_the_wasm_chain() {
     assert_eq!(docs[0]["alt_m"], Value::Null);
     assert_eq!(docs[0]["flags"], serde_json::json!(["altitude_missing"]));
     assert_eq!(zones(&docs[0]), Vec::<&str>::new());
-    assert_eq!(docs[0]["dist_m"], Value::Null, "first point of a trajectory");
+    assert_eq!(
+        docs[0]["dist_m"],
+        Value::Null,
+        "first point of a trajectory"
+    );
     assert_eq!(docs[0]["ts"], "2008-10-23T02:00:00Z");
 
     // On the edge: inside. dt = 0: a distance but no speed.
     assert_eq!(zones(&docs[1]), ["olympic-green"]);
-    assert!((docs[1]["alt_m"].as_f64().unwrap() - 30.48).abs() < 1e-9, "100 ft = 30.48 m");
+    assert!(
+        (docs[1]["alt_m"].as_f64().unwrap() - 30.48).abs() < 1e-9,
+        "100 ft = 30.48 m"
+    );
     let d = haversine(hole, edge);
     assert!((docs[1]["dist_m"].as_f64().unwrap() - d).abs() < 1e-6 * d);
     assert_eq!(docs[1]["speed_mps"], Value::Null);
     assert_eq!(docs[1]["flags"], serde_json::json!(["zone_enter"]));
 
     // Nested zones, sorted by name; leaving olympic-green and entering three others.
-    assert_eq!(zones(&docs[2]), ["forbidden-city", "inside-2nd-ring", "inside-3rd-ring"]);
-    assert_eq!(docs[2]["flags"], serde_json::json!(["zone_enter", "zone_exit"]));
+    assert_eq!(
+        zones(&docs[2]),
+        ["forbidden-city", "inside-2nd-ring", "inside-3rd-ring"]
+    );
+    assert_eq!(
+        docs[2]["flags"],
+        serde_json::json!(["zone_enter", "zone_exit"])
+    );
     let d = haversine(edge, palace);
     assert!((docs[2]["speed_mps"].as_f64().unwrap() - d / 600.0).abs() < 1e-6);
     assert_eq!(docs[2]["alt_m"], 0.0);
@@ -71,7 +97,10 @@ fn known_answers_through_the_wasm_chain() {
     // 0.001° due north in 10 s: heading 0, speed ≈ 11.1 m/s; -10 ft is a real altitude.
     let d = haversine(palace, palace_north);
     assert!((docs[3]["speed_mps"].as_f64().unwrap() - d / 10.0).abs() < 1e-6);
-    let bearing = Haversine.bearing(geo::Point::new(palace.1, palace.0), geo::Point::new(palace_north.1, palace_north.0));
+    let bearing = Haversine.bearing(
+        geo::Point::new(palace.1, palace.0),
+        geo::Point::new(palace_north.1, palace_north.0),
+    );
     assert!((docs[3]["heading_deg"].as_f64().unwrap() - bearing.rem_euclid(360.0)).abs() < 1e-6);
     assert!((docs[3]["alt_m"].as_f64().unwrap() + 3.048).abs() < 1e-9);
     assert_eq!(docs[3]["flags"], serde_json::json!([]));
@@ -80,7 +109,13 @@ fn known_answers_through_the_wasm_chain() {
 #[test]
 fn implausible_speed_is_flagged() {
     // 1° of latitude (111 km) in 10 s.
-    let (docs, _) = run_chain(&[("jump", vec![plt_line(39.0, 116.0, 0.0, 0), plt_line(40.0, 116.0, 0.0, 10)])]);
+    let (docs, _) = run_chain(&[(
+        "jump",
+        vec![
+            plt_line(39.0, 116.0, 0.0, 0),
+            plt_line(40.0, 116.0, 0.0, 10),
+        ],
+    )]);
     assert!(docs[1]["speed_mps"].as_f64().unwrap() > 10_000.0);
     assert_eq!(docs[1]["flags"], serde_json::json!(["implausible_speed"]));
 }
@@ -109,16 +144,32 @@ fn poles_and_the_antimeridian_do_not_panic() {
 #[test]
 fn trajectories_keep_separate_state_across_batches() {
     // Batches of 4 lines: trajectory "a" spans three batches, "b" follows in the third.
-    let a: Vec<String> = (0..10).map(|i| plt_line(39.9 + f64::from(i) * 1e-4, 116.4, 0.0, i * 10)).collect();
-    let b: Vec<String> = (0..3).map(|i| plt_line(30.0, 120.0 + f64::from(i) * 1e-4, 0.0, i * 10)).collect();
+    let a: Vec<String> = (0..10)
+        .map(|i| plt_line(39.9 + f64::from(i) * 1e-4, 116.4, 0.0, i * 10))
+        .collect();
+    let b: Vec<String> = (0..3)
+        .map(|i| plt_line(30.0, 120.0 + f64::from(i) * 1e-4, 0.0, i * 10))
+        .collect();
     let (docs, _) = run_chain(&[("a", a), ("b", b)]);
     let firsts: Vec<(&str, u64)> = docs
         .iter()
         .filter(|d| d["dist_m"].is_null())
-        .map(|d| (d["trajectory"].as_str().unwrap(), d["seq"].as_u64().unwrap()))
+        .map(|d| {
+            (
+                d["trajectory"].as_str().unwrap(),
+                d["seq"].as_u64().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(firsts, [("a", 0), ("b", 0)], "only each trajectory's first point has no distance");
-    for doc in docs.iter().filter(|d| d["trajectory"] == "a" && d["seq"] != 0) {
+    assert_eq!(
+        firsts,
+        [("a", 0), ("b", 0)],
+        "only each trajectory's first point has no distance"
+    );
+    for doc in docs
+        .iter()
+        .filter(|d| d["trajectory"] == "a" && d["seq"] != 0)
+    {
         assert!((doc["dist_m"].as_f64().unwrap() - 11.1195).abs() < 1e-3);
     }
 }

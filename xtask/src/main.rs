@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 /// Components built by `build-transforms`: (package, file name in target/modules).
 const COMPONENTS: [(&str, &str); 4] = [
@@ -39,7 +39,10 @@ fn main() -> Result<()> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn cargo() -> Command {
@@ -48,7 +51,9 @@ fn cargo() -> Command {
 
 fn run(command: &mut Command) -> Result<()> {
     eprintln!("xtask: running {command:?}");
-    let status = command.status().with_context(|| format!("starting {command:?}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("starting {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed: {status}");
     }
@@ -57,9 +62,17 @@ fn run(command: &mut Command) -> Result<()> {
 
 /// Adds the Wasm target when rustup manages the toolchain (a no-op when it is there).
 fn ensure_wasm_target() -> Result<()> {
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     match installed {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET) =>
+        {
+            Ok(())
+        }
         Ok(_) => run(Command::new("rustup").args(["target", "add", WASM_TARGET])),
         Err(_) => {
             eprintln!("xtask: rustup not found; assuming the {WASM_TARGET} target is installed");
@@ -72,6 +85,10 @@ fn build_transforms(root: &Path) -> Result<()> {
     ensure_wasm_target()?;
     let mut build = cargo();
     build.args(["build", "--release", "--target", WASM_TARGET]);
+    // Debug info would make the components ~10x larger and slower to compile at load and
+    // reload time; function names stay, so trap backtraces still name the function.
+    build.env("CARGO_PROFILE_RELEASE_DEBUG", "false");
+    build.env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
     for (package, _) in COMPONENTS {
         build.args(["-p", package]);
     }
@@ -79,7 +96,10 @@ fn build_transforms(root: &Path) -> Result<()> {
     let out_dir = root.join("target/modules");
     std::fs::create_dir_all(&out_dir)?;
     for (package, name) in COMPONENTS {
-        let built = root.join(format!("target/{WASM_TARGET}/release/{}.wasm", package.replace('-', "_")));
+        let built = root.join(format!(
+            "target/{WASM_TARGET}/release/{}.wasm",
+            package.replace('-', "_")
+        ));
         let dest = out_dir.join(format!("{name}.wasm"));
         std::fs::copy(&built, &dest).with_context(|| format!("copying {}", built.display()))?;
     }
@@ -95,9 +115,13 @@ fn demo(root: &Path, args: &[String]) -> Result<()> {
     if plt.exists() {
         std::fs::remove_dir_all(&plt)?;
     }
-    run(Command::new(&waystream).args(["synth", "--out", "demo/plt"]).args(args))?;
+    run(Command::new(&waystream)
+        .args(["synth", "--out", "demo/plt"])
+        .args(args))?;
     run(Command::new(&waystream).arg("run"))?;
-    eprintln!("xtask: output in demo/out/points.ndjson, rejected lines in demo/out/dead-letter.ndjson");
+    eprintln!(
+        "xtask: output in demo/out/points.ndjson, rejected lines in demo/out/dead-letter.ndjson"
+    );
     Ok(())
 }
 
@@ -107,14 +131,19 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
     test.args(["test", "--workspace"]).args(args);
     test.env("WAYSTREAM_MODULES", root.join("target/modules"));
     match std::env::var_os("WAYSTREAM_GEOLIFE") {
-        Some(dir) => eprintln!("xtask: Geolife tests use WAYSTREAM_GEOLIFE={}", dir.to_string_lossy()),
+        Some(dir) => eprintln!(
+            "xtask: Geolife tests use WAYSTREAM_GEOLIFE={}",
+            dir.to_string_lossy()
+        ),
         None => {
             let shared = root.join("../shared/data/geolife/small");
             if shared.is_dir() {
                 eprintln!("xtask: Geolife tests use {}", shared.display());
                 test.env("WAYSTREAM_GEOLIFE", shared);
             } else {
-                eprintln!("xtask: no Geolife data (WAYSTREAM_GEOLIFE unset, ../shared absent): those tests skip");
+                eprintln!(
+                    "xtask: no Geolife data (WAYSTREAM_GEOLIFE unset, ../shared absent): those tests skip"
+                );
             }
         }
     }

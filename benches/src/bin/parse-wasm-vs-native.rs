@@ -16,11 +16,17 @@ use waystream::sources::{FilesSource, FilesSourceConfig, Source};
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let input = args.next().context("usage: parse-wasm-vs-native <folder> [batch size]")?;
+    let input = args
+        .next()
+        .context("usage: parse-wasm-vs-native <folder> [batch size]")?;
     let batch_size: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1024);
 
     // Read every batch first: both sides parse the same in-memory lines.
-    let config = FilesSourceConfig { path: input.clone().into(), header_lines: 6, extension: "plt".into() };
+    let config = FilesSourceConfig {
+        path: input.clone().into(),
+        header_lines: 6,
+        extension: "plt".into(),
+    };
     let mut source = FilesSource::open(&config, Path::new("."), batch_size)?;
     let mut batches = Vec::new();
     while let Some(batch) = source.next_batch()? {
@@ -31,7 +37,9 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let mut native_points = 0usize;
     for batch in &batches {
-        let Records::Lines(raw) = &batch.records else { unreachable!("the files source yields lines") };
+        let Records::Lines(raw) = &batch.records else {
+            unreachable!("the files source yields lines")
+        };
         let mut start = 0usize;
         for line in &raw.lines {
             let end = line.end as usize;
@@ -42,22 +50,39 @@ fn main() -> Result<()> {
     let native = started.elapsed();
 
     let engine = Engine::new(Limits::default())?;
-    let module_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/modules/parse-plt.wasm");
+    let module_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/modules/parse-plt.wasm");
     let module = Module::load(&engine, "parse-plt", &module_path, "{}".into())?;
     let mut instance = Instance::new(&engine, module)?;
     let started = Instant::now();
     let mut wasm_points = 0usize;
     for batch in &batches {
-        let out = instance.process(&engine, batch).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let out = instance
+            .process(&engine, batch)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         wasm_points += out.points.len();
     }
     let wasm = started.elapsed();
 
-    anyhow::ensure!(native_points == wasm_points, "native {native_points} points, Wasm {wasm_points}");
+    anyhow::ensure!(
+        native_points == wasm_points,
+        "native {native_points} points, Wasm {wasm_points}"
+    );
     let rate = |d: std::time::Duration| lines as f64 / d.as_secs_f64();
     println!("input: {input} ({lines} lines, batch size {batch_size})");
-    println!("native parse-plt: {:>12.0} lines/s ({:.3} s)", rate(native), native.as_secs_f64());
-    println!("Wasm parse-plt:   {:>12.0} lines/s ({:.3} s)", rate(wasm), wasm.as_secs_f64());
-    println!("Wasm / native:    {:>12.2}", native.as_secs_f64() / wasm.as_secs_f64());
+    println!(
+        "native parse-plt: {:>12.0} lines/s ({:.3} s)",
+        rate(native),
+        native.as_secs_f64()
+    );
+    println!(
+        "Wasm parse-plt:   {:>12.0} lines/s ({:.3} s)",
+        rate(wasm),
+        wasm.as_secs_f64()
+    );
+    println!(
+        "Wasm / native:    {:>12.2}",
+        native.as_secs_f64() / wasm.as_secs_f64()
+    );
     Ok(())
 }

@@ -10,9 +10,11 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use exports::waystream::transform::transform::Output;
-pub use waystream::transform::log::Level;
-pub use waystream::transform::types::{Batch, Line, Point, RawLines, Records, Rejection, Trajectory};
+pub use self::exports::waystream::transform::transform::Output;
+pub use self::waystream::transform::log::Level;
+pub use self::waystream::transform::types::{
+    Batch, Line, Point, RawLines, Records, Rejection, Trajectory,
+};
 
 impl Batch {
     /// Number of records (lines or points) in the batch.

@@ -4,7 +4,7 @@
 //! at [`MAX_LINE_BYTES`] and each call into the guest may write at most
 //! [`MAX_LINES_PER_CALL`] lines; the rest are counted and reported once.
 
-use super::bindings::{waystream::transform::log, Level};
+use super::bindings::{Level, waystream::transform::log};
 use super::instance::GuestState;
 
 /// Longest guest log line kept, in bytes; longer ones are cut (on a char boundary).
@@ -23,7 +23,11 @@ impl LogBudget {
     /// Starts a new call; reports lines dropped during the previous one.
     pub fn reset(&mut self, module: &str) {
         if self.dropped > 0 {
-            tracing::warn!(module, dropped = self.dropped, "guest log lines dropped (over {MAX_LINES_PER_CALL} per call)");
+            tracing::warn!(
+                module,
+                dropped = self.dropped,
+                "guest log lines dropped (over {MAX_LINES_PER_CALL} per call)"
+            );
         }
         *self = LogBudget::default();
     }

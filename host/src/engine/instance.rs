@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{anyhow, Result};
+use anyhow::{Result, anyhow};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -77,8 +77,15 @@ impl Instance {
         };
         let config = instance.module.config.clone();
         instance
-            .call(engine, |b, s| b.waystream_transform_transform().call_init(s, &config))
-            .map_err(|e| anyhow!("module {}: init refused its config: {e}", instance.module.name))?;
+            .call(engine, |b, s| {
+                b.waystream_transform_transform().call_init(s, &config)
+            })
+            .map_err(|e| {
+                anyhow!(
+                    "module {}: init refused its config: {e}",
+                    instance.module.name
+                )
+            })?;
         Ok(instance)
     }
 
@@ -89,17 +96,23 @@ impl Instance {
 
     /// Runs one batch through the module.
     pub fn process(&mut self, engine: &Engine, batch: &Batch) -> Result<Output, CallError> {
-        self.call(engine, |b, s| b.waystream_transform_transform().call_process(s, batch))
+        self.call(engine, |b, s| {
+            b.waystream_transform_transform().call_process(s, batch)
+        })
     }
 
     /// The module's state, for the next version's [`Instance::restore`].
     pub fn snapshot(&mut self, engine: &Engine) -> Result<Vec<u8>, CallError> {
-        self.call(engine, |b, s| b.waystream_transform_transform().call_snapshot(s).map(Ok))
+        self.call(engine, |b, s| {
+            b.waystream_transform_transform().call_snapshot(s).map(Ok)
+        })
     }
 
     /// Hands a previous version's state to this instance.
     pub fn restore(&mut self, engine: &Engine, state: &[u8]) -> Result<(), CallError> {
-        self.call(engine, |b, s| b.waystream_transform_transform().call_restore(s, state))
+        self.call(engine, |b, s| {
+            b.waystream_transform_transform().call_restore(s, state)
+        })
     }
 
     /// Calls into the guest with a fresh deadline and log budget, and sorts the outcome
@@ -110,7 +123,8 @@ impl Instance {
         f: impl FnOnce(&TransformModule, &mut Store<GuestState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, CallError> {
         self.store.data_mut().log_budget.reset(&self.module.name);
-        self.store.set_epoch_deadline(engine.limits.deadline_ticks());
+        self.store
+            .set_epoch_deadline(engine.limits.deadline_ticks());
         match f(&self.bindings, &mut self.store) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(reason)) => Err(CallError::Refused(reason)),
@@ -123,13 +137,19 @@ impl Instance {
 fn describe_trap(error: &wasmtime::Error, limits: &super::Limits) -> String {
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => {
-            format!("time limit: the call ran longer than {} ms", limits.call_timeout_ms)
+            format!(
+                "time limit: the call ran longer than {} ms",
+                limits.call_timeout_ms
+            )
         }
         Some(trap) => format!("{trap}"),
         None => {
             let text = format!("{error:#}");
             if text.contains("forcing trap when growing memory") {
-                format!("memory limit: the instance tried to grow past {} MiB", limits.memory_mib)
+                format!(
+                    "memory limit: the instance tried to grow past {} MiB",
+                    limits.memory_mib
+                )
             } else {
                 text.lines().next().unwrap_or("unknown trap").to_string()
             }

@@ -26,25 +26,46 @@ pub struct Module {
 impl Module {
     /// Reads, compiles and validates a module: it must compile, its imports must be
     /// satisfiable, it must export the contract's world, and `init` must accept `config`.
-    pub fn load(engine: &Arc<Engine>, name: &str, path: &Path, config: String) -> Result<Arc<Module>> {
-        let bytes = std::fs::read(path).with_context(|| format!("module {name}: reading {}", path.display()))?;
+    pub fn load(
+        engine: &Arc<Engine>,
+        name: &str,
+        path: &Path,
+        config: String,
+    ) -> Result<Arc<Module>> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("module {name}: reading {}", path.display()))?;
         Self::from_bytes(engine, name, path, &bytes, config)
     }
 
     /// Like [`Module::load`], from bytes already in memory.
-    pub fn from_bytes(engine: &Arc<Engine>, name: &str, path: &Path, bytes: &[u8], config: String) -> Result<Arc<Module>> {
+    pub fn from_bytes(
+        engine: &Arc<Engine>,
+        name: &str,
+        path: &Path,
+        bytes: &[u8],
+        config: String,
+    ) -> Result<Arc<Module>> {
         let digest = format!("sha256:{:x}", Sha256::digest(bytes));
         let component = Component::new(&engine.wasmtime, bytes)
             .map_err(anyhow::Error::from)
-            .with_context(|| format!("module {name}: {} does not compile as a component", path.display()))?;
+            .with_context(|| {
+                format!(
+                    "module {name}: {} does not compile as a component",
+                    path.display()
+                )
+            })?;
         let instance_pre = engine
             .linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
-            .with_context(|| format!("module {name}: imports something the host does not provide"))?;
+            .with_context(|| {
+                format!("module {name}: imports something the host does not provide")
+            })?;
         let pre = TransformModulePre::new(instance_pre)
             .map_err(anyhow::Error::from)
-            .with_context(|| format!("module {name}: does not export the waystream:transform@0.1.0 world"))?;
+            .with_context(|| {
+                format!("module {name}: does not export the waystream:transform@0.1.0 world")
+            })?;
         let module = Arc::new(Module {
             name: name.to_string(),
             path: path.to_path_buf(),

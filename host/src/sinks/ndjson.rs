@@ -39,7 +39,9 @@ impl NdjsonFile {
     }
 
     fn flush_file(&mut self) -> Result<()> {
-        self.out.flush().with_context(|| format!("writing {}", self.path.display()))
+        self.out
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))
     }
 }
 

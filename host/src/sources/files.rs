@@ -58,12 +58,20 @@ impl FilesSource {
     /// Lists the files; reading starts with the first [`Source::next_batch`].
     pub fn open(config: &FilesSourceConfig, base: &Path, batch_size: usize) -> Result<Self> {
         let root = base.join(&config.path);
-        anyhow::ensure!(root.exists(), "files source: {} does not exist", root.display());
+        anyhow::ensure!(
+            root.exists(),
+            "files source: {} does not exist",
+            root.display()
+        );
         let mut files = Vec::new();
         let mut total_bytes = 0;
         for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
-            let entry = entry.with_context(|| format!("files source: listing {}", root.display()))?;
-            let is_match = entry.path().extension().is_some_and(|e| e.eq_ignore_ascii_case(&config.extension));
+            let entry =
+                entry.with_context(|| format!("files source: listing {}", root.display()))?;
+            let is_match = entry
+                .path()
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case(&config.extension));
             if entry.file_type().is_file() && is_match {
                 total_bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
                 files.push(entry.into_path());
@@ -87,7 +95,8 @@ impl FilesSource {
         let Some(path) = self.files.next() else {
             return Ok(false);
         };
-        let content = std::fs::read(&path).with_context(|| format!("files source: reading {}", path.display()))?;
+        let content = std::fs::read(&path)
+            .with_context(|| format!("files source: reading {}", path.display()))?;
         self.bytes_read += content.len() as u64;
         let mut file = OpenFile {
             trajectory: trajectory_of(&path),
@@ -182,14 +191,20 @@ pub fn trajectory_of(path: &Path) -> Trajectory {
             .unwrap_or_default()
     };
     let parent = path.parent();
-    let user = if parent.and_then(Path::file_name).is_some_and(|n| n == "Trajectory") {
+    let user = if parent
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "Trajectory")
+    {
         name(parent.and_then(Path::parent))
     } else {
         name(parent)
     };
     Trajectory {
         user,
-        id: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        id: path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -209,27 +224,47 @@ mod tests {
     fn splits_crlf_and_lf_skips_headers_and_numbers_lines() {
         let dir = tempfile::tempdir().unwrap();
         let header = "h1\r\nh2\r\nh3\r\nh4\r\nh5\r\nh6\r\n";
-        std::fs::write(dir.path().join("a.plt"), format!("{header}l0\r\nl1\r\n\r\nl3")).unwrap();
+        std::fs::write(
+            dir.path().join("a.plt"),
+            format!("{header}l0\r\nl1\r\n\r\nl3"),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("b.plt"), "h1\nh2\nh3\nh4\nh5\nh6\nm0\n").unwrap();
         std::fs::write(dir.path().join("short.plt"), "h1\nh2\n").unwrap();
         std::fs::write(dir.path().join("ignored.txt"), "x\n").unwrap();
-        let config = FilesSourceConfig { path: dir.path().into(), header_lines: 6, extension: "plt".into() };
+        let config = FilesSourceConfig {
+            path: dir.path().into(),
+            header_lines: 6,
+            extension: "plt".into(),
+        };
         let mut source = FilesSource::open(&config, Path::new("."), 3).unwrap();
         let mut got = Vec::new();
         while let Some(batch) = source.next_batch().unwrap() {
             assert!(batch.len() <= 3);
-            let Records::Lines(raw) = &batch.records else { panic!("lines expected") };
+            let Records::Lines(raw) = &batch.records else {
+                panic!("lines expected")
+            };
             let mut start = 0;
             for line in &raw.lines {
                 let text = String::from_utf8(raw.data[start..line.end as usize].to_vec()).unwrap();
                 start = line.end as usize;
-                got.push((batch.trajectories[line.trajectory as usize].id.clone(), line.seq, text));
+                got.push((
+                    batch.trajectories[line.trajectory as usize].id.clone(),
+                    line.seq,
+                    text,
+                ));
             }
         }
-        let want: Vec<(String, u32, String)> = [("a", 0, "l0"), ("a", 1, "l1"), ("a", 2, ""), ("a", 3, "l3"), ("b", 0, "m0")]
-            .iter()
-            .map(|(t, s, l)| (t.to_string(), *s, l.to_string()))
-            .collect();
+        let want: Vec<(String, u32, String)> = [
+            ("a", 0, "l0"),
+            ("a", 1, "l1"),
+            ("a", 2, ""),
+            ("a", 3, "l3"),
+            ("b", 0, "m0"),
+        ]
+        .iter()
+        .map(|(t, s, l)| (t.to_string(), *s, l.to_string()))
+        .collect();
         assert_eq!(got, want);
         assert_eq!(source.bytes_read(), source.total_bytes().unwrap());
     }

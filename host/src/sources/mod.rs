@@ -40,7 +40,9 @@ impl SourceConfig {
     /// Opens the source; relative paths are resolved against `base`.
     pub fn open(&self, base: &Path, batch_size: usize) -> Result<Box<dyn Source>> {
         match self {
-            SourceConfig::Files(config) => Ok(Box::new(FilesSource::open(config, base, batch_size)?)),
+            SourceConfig::Files(config) => {
+                Ok(Box::new(FilesSource::open(config, base, batch_size)?))
+            }
         }
     }
 }

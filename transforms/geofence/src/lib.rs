@@ -24,8 +24,8 @@ mod zones;
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-use waystream_guest::{flags, Batch, Output, Records, Transform};
+use serde::Deserialize;
+use waystream_guest::{Batch, Output, Records, Transform, flags, state};
 
 pub use zones::{ZoneIndex, ZoneSet};
 
@@ -47,12 +47,9 @@ pub struct Geofence {
     last: HashMap<(String, String), ZoneSet>,
 }
 
-/// State handed to the next version: zone *names*, so a version with other zones can use it.
-#[derive(Serialize, Deserialize)]
-struct Snapshot {
-    version: u32,
-    last: Vec<(String, String, Vec<String>)>,
-}
+/// State handed to the next version: the zone *names* of each trajectory's last point, so
+/// a version with other zones can use it.
+type Snapshot = Vec<(String, String, Vec<String>)>;
 
 const SNAPSHOT_VERSION: u32 = 1;
 
@@ -83,7 +80,10 @@ impl Transform for Geofence {
         let mut scratch = ZoneSet::empty();
         for point in &mut points {
             let Some(state) = states.get_mut(point.trajectory as usize) else {
-                return Err(format!("point refers to trajectory {} not in the batch", point.trajectory));
+                return Err(format!(
+                    "point refers to trajectory {} not in the batch",
+                    point.trajectory
+                ));
             };
             self.index.zones_at(point.lon, point.lat, &mut scratch);
             point.flags &= !(flags::ZONE_ENTER | flags::ZONE_EXIT);
@@ -108,29 +108,19 @@ impl Transform for Geofence {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        let last = self
+        let last: Snapshot = self
             .last
             .iter()
             .map(|((user, id), set)| (user.clone(), id.clone(), self.index.names_of(set)))
             .collect();
-        serde_json::to_vec(&Snapshot {
-            version: SNAPSHOT_VERSION,
-            last,
-        })
-        .unwrap_or_default()
+        state::save(SNAPSHOT_VERSION, &last)
     }
 
-    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        if state.is_empty() {
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let Some(last) = state::load::<Snapshot>("geofence", SNAPSHOT_VERSION, bytes)? else {
             return Ok(());
-        }
-        let snapshot: Snapshot =
-            serde_json::from_slice(state).map_err(|e| format!("not a geofence snapshot: {e}"))?;
-        if snapshot.version != SNAPSHOT_VERSION {
-            return Err(format!("geofence snapshot version {} unknown", snapshot.version));
-        }
-        self.last = snapshot
-            .last
+        };
+        self.last = last
             .into_iter()
             .map(|(user, id, names)| ((user, id), self.index.set_of_names(&names)))
             .collect();

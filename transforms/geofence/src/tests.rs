@@ -1,7 +1,7 @@
 use super::*;
 use serde_json::json;
-use waystream_guest::testing::{point, points_batch};
 use waystream_guest::Point;
+use waystream_guest::testing::{point, points_batch};
 
 /// A square ring from (x0, y0) to (x1, y1), counter-clockwise, closed.
 fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<[f64; 2]> {
@@ -32,7 +32,11 @@ fn names(out: &Output) -> Vec<Vec<String>> {
     let table = out.zone_sets.clone().unwrap_or_default();
     out.points
         .iter()
-        .map(|p| p.zones.map(|z| table[z as usize].clone()).unwrap_or_default())
+        .map(|p| {
+            p.zones
+                .map(|z| table[z as usize].clone())
+                .unwrap_or_default()
+        })
         .collect()
 }
 
@@ -45,12 +49,12 @@ fn holes_edges_overlaps_and_multipolygons() {
     let mut g = geofence(zones());
     let out = g
         .process(points_batch(vec![
-            at(0, 5., 5.),   // in the hole: in no zone
-            at(1, 10., 5.),  // on donut's outer edge: inside
-            at(2, 4., 5.),   // on the hole's edge: still inside donut
-            at(3, 1., 1.),   // donut and left overlap: sorted names
+            at(0, 5., 5.),     // in the hole: in no zone
+            at(1, 10., 5.),    // on donut's outer edge: inside
+            at(2, 4., 5.),     // on the hole's edge: still inside donut
+            at(3, 1., 1.),     // donut and left overlap: sorted names
             at(4, 30.5, 30.5), // the second island
-            at(5, 50., 50.), // nowhere
+            at(5, 50., 50.),   // nowhere
         ]))
         .unwrap();
     let expected: Vec<Vec<&str>> = vec![
@@ -68,7 +72,13 @@ fn holes_edges_overlaps_and_multipolygons() {
 fn enter_and_exit_flags_follow_zone_set_changes() {
     let mut g = geofence(zones());
     let out = g
-        .process(points_batch(vec![at(0, 1., 1.), at(1, 3., 1.), at(2, 3., 2.), at(3, 5., 5.), at(4, 1., 1.)]))
+        .process(points_batch(vec![
+            at(0, 1., 1.),
+            at(1, 3., 1.),
+            at(2, 3., 2.),
+            at(3, 5., 5.),
+            at(4, 1., 1.),
+        ]))
         .unwrap();
     let f: Vec<u32> = out.points.iter().map(|p| p.flags).collect();
     use flags::{ZONE_ENTER as E, ZONE_EXIT as X};
@@ -88,7 +98,9 @@ fn state_carries_across_batches_and_through_snapshot() {
     let out = next.process(points_batch(vec![at(1, 1., 2.)])).unwrap();
     assert_eq!(out.points[0].flags, 0);
     // A fresh instance would have flagged it as entering.
-    let out = geofence(zones()).process(points_batch(vec![at(1, 1., 2.)])).unwrap();
+    let out = geofence(zones())
+        .process(points_batch(vec![at(1, 1., 2.)]))
+        .unwrap();
     assert_eq!(out.points[0].flags, flags::ZONE_ENTER);
     assert!(next.restore(b"not json").is_err());
 }
@@ -97,15 +109,26 @@ fn state_carries_across_batches_and_through_snapshot() {
 fn bad_configs_are_refused_with_a_reason() {
     for (config, reason) in [
         (json!({}), "zones"),
-        (json!({"zones": {"type": "FeatureCollection", "features": [
-            {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [0, 0]}}]}}), "no string property"),
-        (json!({"zones": {"type": "FeatureCollection", "features": [
-            feature("p", json!({"type": "Point", "coordinates": [0, 0]}))]}}), "only Polygon"),
-        (json!({"zones": {"type": "FeatureCollection", "features": [
+        (
+            json!({"zones": {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [0, 0]}}]}}),
+            "no string property",
+        ),
+        (
+            json!({"zones": {"type": "FeatureCollection", "features": [
+            feature("p", json!({"type": "Point", "coordinates": [0, 0]}))]}}),
+            "only Polygon",
+        ),
+        (
+            json!({"zones": {"type": "FeatureCollection", "features": [
             feature("a", json!({"type": "Polygon", "coordinates": [square(0., 0., 1., 1.)]})),
-            feature("a", json!({"type": "Polygon", "coordinates": [square(0., 0., 1., 1.)]}))]}}), "used twice"),
+            feature("a", json!({"type": "Polygon", "coordinates": [square(0., 0., 1., 1.)]}))]}}),
+            "used twice",
+        ),
     ] {
-        let err = Geofence::init(&config.to_string()).err().expect("config must be refused");
+        let err = Geofence::init(&config.to_string())
+            .err()
+            .expect("config must be refused");
         assert!(err.contains(reason), "{err:?} should mention {reason:?}");
     }
 }
@@ -114,7 +137,11 @@ fn bad_configs_are_refused_with_a_reason() {
 fn poles_and_antimeridian_do_not_panic() {
     let mut g = geofence(zones());
     let out = g
-        .process(points_batch(vec![at(0, 180., 90.), at(1, -180., -90.), at(2, 179.999, 0.)]))
+        .process(points_batch(vec![
+            at(0, 180., 90.),
+            at(1, -180., -90.),
+            at(2, 179.999, 0.),
+        ]))
         .unwrap();
     assert!(out.points.iter().all(|p| p.zones.is_none()));
 }
@@ -143,8 +170,16 @@ fn grid_of_2500_zones_agrees_with_a_brute_force_check() {
     let mut rings = Vec::new();
     for i in 0..50 {
         for j in 0..50 {
-            let ring = square(116.0 + j as f64 * 0.01, 39.6 + i as f64 * 0.01, 116.01 + j as f64 * 0.01, 39.61 + i as f64 * 0.01);
-            features.push(feature(&format!("cell-{i:02}-{j:02}"), json!({"type": "Polygon", "coordinates": [ring.clone()]})));
+            let ring = square(
+                116.0 + j as f64 * 0.01,
+                39.6 + i as f64 * 0.01,
+                116.01 + j as f64 * 0.01,
+                39.61 + i as f64 * 0.01,
+            );
+            features.push(feature(
+                &format!("cell-{i:02}-{j:02}"),
+                json!({"type": "Polygon", "coordinates": [ring.clone()]}),
+            ));
             rings.push((format!("cell-{i:02}-{j:02}"), ring));
         }
     }
@@ -157,7 +192,9 @@ fn grid_of_2500_zones_agrees_with_a_brute_force_check() {
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
-    let points: Vec<Point> = (0..2000).map(|s| at(s, 115.95 + next() * 0.6, 39.55 + next() * 0.6)).collect();
+    let points: Vec<Point> = (0..2000)
+        .map(|s| at(s, 115.95 + next() * 0.6, 39.55 + next() * 0.6))
+        .collect();
     let out = g.process(points_batch(points.clone())).unwrap();
     for (p, got) in points.iter().zip(names(&out)) {
         let mut want: Vec<String> = rings

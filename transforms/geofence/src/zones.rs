@@ -2,7 +2,7 @@
 
 use geo::{Intersects, MultiPolygon, Point};
 use geojson::GeoJson;
-use rstar::{primitives::GeomWithData, primitives::Rectangle, RTree, AABB};
+use rstar::{AABB, RTree, primitives::GeomWithData, primitives::Rectangle};
 use waystream_guest::flags;
 
 /// A sorted set of zone ids. Ids are assigned in name order, so a sorted id list is also a
@@ -73,7 +73,11 @@ impl ZoneIndex {
             {
                 geo::Geometry::Polygon(p) => MultiPolygon(vec![p]),
                 geo::Geometry::MultiPolygon(mp) => mp,
-                _ => return Err(format!("zone {name:?}: only Polygon and MultiPolygon are zones")),
+                _ => {
+                    return Err(format!(
+                        "zone {name:?}: only Polygon and MultiPolygon are zones"
+                    ));
+                }
             };
             zones.push(Zone { name, shape });
         }
@@ -86,7 +90,8 @@ impl ZoneIndex {
             .enumerate()
             .filter_map(|(id, zone)| {
                 let rect = geo::BoundingRect::bounding_rect(&zone.shape)?;
-                let aabb = Rectangle::from_corners(rect.min().x_y().into(), rect.max().x_y().into());
+                let aabb =
+                    Rectangle::from_corners(rect.min().x_y().into(), rect.max().x_y().into());
                 Some(GeomWithData::new(aabb, id as u32))
             })
             .collect();
@@ -121,7 +126,10 @@ impl ZoneIndex {
 
     /// The names of a set's zones, sorted.
     pub fn names_of(&self, set: &ZoneSet) -> Vec<String> {
-        set.0.iter().map(|&id| self.zones[id as usize].name.clone()).collect()
+        set.0
+            .iter()
+            .map(|&id| self.zones[id as usize].name.clone())
+            .collect()
     }
 
     /// The set of the named zones that this index knows (others are dropped).

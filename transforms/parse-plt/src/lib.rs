@@ -17,9 +17,9 @@
 
 mod civil;
 
-use waystream_guest::{flags, Batch, Output, Point, Records, Rejection, Transform};
+use waystream_guest::{Batch, Output, Point, Records, Rejection, Transform, flags};
 
-pub use civil::{parse_date_time_ms, ParseTimeError};
+pub use civil::{ParseTimeError, parse_date_time_ms};
 
 /// Geolife's marker for "no altitude".
 const NO_ALTITUDE_FT: f64 = -777.0;
@@ -52,7 +52,11 @@ impl Transform for ParsePlt {
                     dist_m: None,
                     speed_mps: None,
                     heading_deg: None,
-                    flags: if fields.alt_m.is_none() { flags::ALTITUDE_MISSING } else { 0 },
+                    flags: if fields.alt_m.is_none() {
+                        flags::ALTITUDE_MISSING
+                    } else {
+                        0
+                    },
                 }),
                 Err(reason) => rejected.push(Rejection {
                     index: index as u32,
@@ -144,14 +148,25 @@ pub fn parse_line(bytes: &[u8]) -> Result<PltFields, LineError> {
     }
     let [lat, lon, _, alt_ft, _] = numbers;
     if !(-90.0..=90.0).contains(&lat) {
-        return Err(LineError::OutOfRange { field: "latitude", value: lat });
+        return Err(LineError::OutOfRange {
+            field: "latitude",
+            value: lat,
+        });
     }
     if !(-180.0..=180.0).contains(&lon) {
-        return Err(LineError::OutOfRange { field: "longitude", value: lon });
+        return Err(LineError::OutOfRange {
+            field: "longitude",
+            value: lon,
+        });
     }
     let ts_ms = parse_date_time_ms(fields[5], fields[6]).map_err(LineError::Time)?;
     let alt_m = (alt_ft != NO_ALTITUDE_FT).then_some(alt_ft * METRES_PER_FOOT);
-    Ok(PltFields { lat, lon, alt_m, ts_ms })
+    Ok(PltFields {
+        lat,
+        lon,
+        alt_m,
+        ts_ms,
+    })
 }
 
 #[cfg(test)]

@@ -13,17 +13,23 @@ fn expected_ms(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
 
 #[test]
 fn parses_a_geolife_line_with_crlf() {
-    let f = parse_line(b"39.984702,116.318417,0,492,39744.1201851852,2008-10-23,02:53:04\r").unwrap();
+    let f =
+        parse_line(b"39.984702,116.318417,0,492,39744.1201851852,2008-10-23,02:53:04\r").unwrap();
     assert_eq!(f.lat, 39.984702);
     assert_eq!(f.lon, 116.318417);
-    assert!((f.alt_m.unwrap() - 149.9616).abs() < 1e-9, "492 ft = 149.9616 m");
+    assert!(
+        (f.alt_m.unwrap() - 149.9616).abs() < 1e-9,
+        "492 ft = 149.9616 m"
+    );
     assert_eq!(f.ts_ms, expected_ms(2008, 10, 23, 2, 53, 4));
 }
 
 #[test]
 fn minus_777_altitude_is_none_and_flagged() {
     let out = ParsePlt
-        .process(lines_batch(["39.9,116.3,0,-777,39744.1,2008-10-23,02:53:04"]))
+        .process(lines_batch([
+            "39.9,116.3,0,-777,39744.1,2008-10-23,02:53:04",
+        ]))
         .unwrap();
     assert_eq!(out.points[0].alt_m, None);
     assert_eq!(out.points[0].flags, flags::ALTITUDE_MISSING);
@@ -44,7 +50,11 @@ fn time_matches_chrono_across_calendar_edges() {
     ] {
         let date = format!("{y:04}-{mo:02}-{d:02}");
         let time = format!("{h:02}:{mi:02}:{s:02}");
-        assert_eq!(parse_date_time_ms(&date, &time).unwrap(), expected_ms(y, mo, d, h, mi, s), "{date} {time}");
+        assert_eq!(
+            parse_date_time_ms(&date, &time).unwrap(),
+            expected_ms(y, mo, d, h, mi, s),
+            "{date} {time}"
+        );
     }
 }
 
@@ -55,20 +65,47 @@ fn rejects_each_kind_of_bad_line_with_its_reason() {
         ("   \r", "empty line"),
         ("39.9,116.3,0,492,39744.1,2008-10-23", "found 6"),
         ("39.9,116.3,0,492,39744.1,2008-10-23,02:53:04,x", "found 8"),
-        ("abc,116.3,0,492,39744.1,2008-10-23,02:53:04", "latitude is not a number"),
-        ("39.9,116.3,0,NaN,39744.1,2008-10-23,02:53:04", "altitude is not a number"),
-        ("400.17,116.3,0,492,39744.1,2008-10-23,02:53:04", "latitude out of range"),
-        ("39.9,-180.5,0,492,39744.1,2008-10-23,02:53:04", "longitude out of range"),
-        ("39.9,116.3,0,492,39744.1,2008-02-30,02:53:04", "bad date/time"),
-        ("39.9,116.3,0,492,39744.1,2008-10-23,24:00:00", "bad date/time"),
-        ("39.9,116.3,0,492,39744.1,23/10/2008,02:53:04", "bad date/time"),
+        (
+            "abc,116.3,0,492,39744.1,2008-10-23,02:53:04",
+            "latitude is not a number",
+        ),
+        (
+            "39.9,116.3,0,NaN,39744.1,2008-10-23,02:53:04",
+            "altitude is not a number",
+        ),
+        (
+            "400.17,116.3,0,492,39744.1,2008-10-23,02:53:04",
+            "latitude out of range",
+        ),
+        (
+            "39.9,-180.5,0,492,39744.1,2008-10-23,02:53:04",
+            "longitude out of range",
+        ),
+        (
+            "39.9,116.3,0,492,39744.1,2008-02-30,02:53:04",
+            "bad date/time",
+        ),
+        (
+            "39.9,116.3,0,492,39744.1,2008-10-23,24:00:00",
+            "bad date/time",
+        ),
+        (
+            "39.9,116.3,0,492,39744.1,23/10/2008,02:53:04",
+            "bad date/time",
+        ),
         ("Geolife trajectory", "found 1"),
         ("39.9,116.3\0,0,492,39744.1,2008-10-23,02:53:04", "binary"),
-        ("39.9,116.3,0,492,39744.1,2008-10-23,02:53:04\u{fffd}", "binary"),
+        (
+            "39.9,116.3,0,492,39744.1,2008-10-23,02:53:04\u{fffd}",
+            "binary",
+        ),
     ];
     for (line, reason) in cases {
         let err = parse_line(line.as_bytes()).unwrap_err().to_string();
-        assert!(err.contains(reason), "{line:?}: {err:?} should mention {reason:?}");
+        assert!(
+            err.contains(reason),
+            "{line:?}: {err:?} should mention {reason:?}"
+        );
     }
 }
 
@@ -91,7 +128,10 @@ fn every_line_is_a_point_or_a_rejection_in_order() {
     ]);
     let out = ParsePlt.process(batch).unwrap();
     assert_eq!(out.points.iter().map(|p| p.seq).collect::<Vec<_>>(), [0, 2]);
-    assert_eq!(out.rejected.iter().map(|r| r.index).collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(
+        out.rejected.iter().map(|r| r.index).collect::<Vec<_>>(),
+        [1, 3]
+    );
 }
 
 #[test]

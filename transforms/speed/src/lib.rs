@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use waystream_guest::{flags, Batch, Output, Records, Transform};
+use waystream_guest::{Batch, Output, Records, Transform, flags, state};
 
 /// Mean Earth radius in metres (IUGG).
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
@@ -50,19 +50,20 @@ pub struct Speed {
     last: HashMap<(String, String), LastPoint>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Snapshot {
-    version: u32,
-    last: Vec<(String, String, LastPoint)>,
-}
+/// State handed to the next version: each trajectory's last point.
+type Snapshot = Vec<(String, String, LastPoint)>;
 
 const SNAPSHOT_VERSION: u32 = 1;
 
 impl Transform for Speed {
     fn init(config: &str) -> Result<Self, String> {
-        let config: Config = serde_json::from_str(config).map_err(|e| format!("speed config: {e}"))?;
+        let config: Config =
+            serde_json::from_str(config).map_err(|e| format!("speed config: {e}"))?;
         if config.max_speed_mps.is_nan() || config.max_speed_mps <= 0.0 {
-            return Err(format!("speed config: max_speed_mps must be > 0, not {}", config.max_speed_mps));
+            return Err(format!(
+                "speed config: max_speed_mps must be > 0, not {}",
+                config.max_speed_mps
+            ));
         }
         Ok(Speed {
             max_speed_mps: config.max_speed_mps,
@@ -81,11 +82,19 @@ impl Transform for Speed {
             .collect();
         for p in &mut points {
             let Some(state) = states.get_mut(p.trajectory as usize) else {
-                return Err(format!("point refers to trajectory {} not in the batch", p.trajectory));
+                return Err(format!(
+                    "point refers to trajectory {} not in the batch",
+                    p.trajectory
+                ));
             };
             p.flags &= !flags::IMPLAUSIBLE_SPEED;
             (p.dist_m, p.speed_mps, p.heading_deg) = (None, None, None);
-            let here = LastPoint { seq: p.seq, ts_ms: p.ts_ms, lat: p.lat, lon: p.lon };
+            let here = LastPoint {
+                seq: p.seq,
+                ts_ms: p.ts_ms,
+                lat: p.lat,
+                lon: p.lon,
+            };
             match *state {
                 Some(prev) if p.seq <= prev.seq => continue,
                 Some(prev) => {
@@ -110,19 +119,19 @@ impl Transform for Speed {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        let last = self.last.iter().map(|((u, t), p)| (u.clone(), t.clone(), *p)).collect();
-        serde_json::to_vec(&Snapshot { version: SNAPSHOT_VERSION, last }).unwrap_or_default()
+        let last: Snapshot = self
+            .last
+            .iter()
+            .map(|((u, t), p)| (u.clone(), t.clone(), *p))
+            .collect();
+        state::save(SNAPSHOT_VERSION, &last)
     }
 
-    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        if state.is_empty() {
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let Some(last) = state::load::<Snapshot>("speed", SNAPSHOT_VERSION, bytes)? else {
             return Ok(());
-        }
-        let snapshot: Snapshot = serde_json::from_slice(state).map_err(|e| format!("not a speed snapshot: {e}"))?;
-        if snapshot.version != SNAPSHOT_VERSION {
-            return Err(format!("speed snapshot version {} unknown", snapshot.version));
-        }
-        self.last = snapshot.last.into_iter().map(|(u, t, p)| ((u, t), p)).collect();
+        };
+        self.last = last.into_iter().map(|(u, t, p)| ((u, t), p)).collect();
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 use super::*;
 use geo::{Bearing, Distance, Haversine};
-use waystream_guest::testing::{point, points_batch};
 use waystream_guest::Point;
+use waystream_guest::testing::{point, points_batch};
 
 fn speed() -> Speed {
     Speed::init("{}").unwrap()
@@ -16,23 +16,34 @@ fn known_answers() {
     let out = speed()
         .process(points_batch(vec![
             at(0, 0, 0.0, 0.0),
-            at(1, 100, 1.0, 0.0),  // 1° north along a meridian in 100 s
-            at(2, 100, 1.0, 1.0),  // dt = 0: no speed
-            at(3, 200, 1.0, 1.0),  // not moving: no heading, speed 0
-            at(4, 300, 0.0, 1.0),  // due south
+            at(1, 100, 1.0, 0.0), // 1° north along a meridian in 100 s
+            at(2, 100, 1.0, 1.0), // dt = 0: no speed
+            at(3, 200, 1.0, 1.0), // not moving: no heading, speed 0
+            at(4, 300, 0.0, 1.0), // due south
         ]))
         .unwrap();
     let p = &out.points;
-    assert_eq!((p[0].dist_m, p[0].speed_mps, p[0].heading_deg), (None, None, None), "first point");
+    assert_eq!(
+        (p[0].dist_m, p[0].speed_mps, p[0].heading_deg),
+        (None, None, None),
+        "first point"
+    );
     let one_degree = EARTH_RADIUS_M * std::f64::consts::PI / 180.0; // 111,195.08 m
     assert!((p[1].dist_m.unwrap() - one_degree).abs() < 1e-6);
     assert!((p[1].speed_mps.unwrap() - one_degree / 100.0).abs() < 1e-9);
     assert_eq!(p[1].heading_deg, Some(0.0));
-    assert_eq!(p[1].flags & flags::IMPLAUSIBLE_SPEED, flags::IMPLAUSIBLE_SPEED, "1,112 m/s > 100");
+    assert_eq!(
+        p[1].flags & flags::IMPLAUSIBLE_SPEED,
+        flags::IMPLAUSIBLE_SPEED,
+        "1,112 m/s > 100"
+    );
     assert_eq!(p[2].speed_mps, None, "dt = 0");
     assert!(p[2].dist_m.unwrap() > 111_000.0);
     assert_eq!(p[2].flags & flags::IMPLAUSIBLE_SPEED, 0);
-    assert_eq!((p[3].dist_m, p[3].speed_mps, p[3].heading_deg), (Some(0.0), Some(0.0), None));
+    assert_eq!(
+        (p[3].dist_m, p[3].speed_mps, p[3].heading_deg),
+        (Some(0.0), Some(0.0), None)
+    );
     assert!((p[4].heading_deg.unwrap() - 180.0).abs() < 1e-9);
 }
 
@@ -51,7 +62,10 @@ fn agrees_with_geo_on_many_pairs() {
         let (a, b) = (geo::Point::new(lon1, lat1), geo::Point::new(lon2, lat2));
         let want = Haversine.distance(a, b);
         let got = haversine_m(lat1, lon1, lat2, lon2);
-        assert!((got - want).abs() <= 1e-6 * want.max(1.0), "{got} vs {want}");
+        assert!(
+            (got - want).abs() <= 1e-6 * want.max(1.0),
+            "{got} vs {want}"
+        );
         let want = Haversine.bearing(a, b).rem_euclid(360.0);
         let got = bearing_deg(lat1, lon1, lat2, lon2);
         let diff = (got - want).abs();
@@ -64,34 +78,60 @@ fn agrees_with_geo_on_many_pairs() {
 fn poles_and_the_antimeridian() {
     // Across the 180° meridian: 0.002° of longitude at the equator, heading east.
     let out = speed()
-        .process(points_batch(vec![at(0, 0, 0.0, 179.999), at(1, 1, 0.0, -179.999), at(2, 2, 90.0, 0.0), at(3, 3, -90.0, 0.0)]))
+        .process(points_batch(vec![
+            at(0, 0, 0.0, 179.999),
+            at(1, 1, 0.0, -179.999),
+            at(2, 2, 90.0, 0.0),
+            at(3, 3, -90.0, 0.0),
+        ]))
         .unwrap();
     let p = &out.points;
     let expected = EARTH_RADIUS_M * 0.002f64.to_radians();
-    assert!((p[1].dist_m.unwrap() - expected).abs() < 1e-3, "{:?}", p[1].dist_m);
+    assert!(
+        (p[1].dist_m.unwrap() - expected).abs() < 1e-3,
+        "{:?}",
+        p[1].dist_m
+    );
     assert!((p[1].heading_deg.unwrap() - 90.0).abs() < 1e-6);
     // Pole to pole: half the circumference, finite values.
     assert!((p[3].dist_m.unwrap() - EARTH_RADIUS_M * std::f64::consts::PI).abs() < 1e-3);
-    assert!(p.iter().all(|p| p.heading_deg.is_none_or(|h| (0.0..360.0).contains(&h))));
+    assert!(
+        p.iter()
+            .all(|p| p.heading_deg.is_none_or(|h| (0.0..360.0).contains(&h)))
+    );
 }
 
 #[test]
 fn trajectories_are_independent_and_state_survives_snapshot() {
     let mut s = speed();
-    let mut batch = points_batch(vec![at(0, 0, 0.0, 0.0), point(1, 0, 0, 10.0, 10.0), at(1, 10, 0.0, 0.001)]);
+    let mut batch = points_batch(vec![
+        at(0, 0, 0.0, 0.0),
+        point(1, 0, 0, 10.0, 10.0),
+        at(1, 10, 0.0, 0.001),
+    ]);
     if let Records::Points(p) = &mut batch.records {
         p[1].trajectory = 1;
     }
     let out = s.process(batch).unwrap();
     assert!(out.points[1].dist_m.is_none(), "trajectory 1 starts fresh");
-    assert!(out.points[2].dist_m.unwrap() < 200.0, "trajectory 0 continues from its own last point");
+    assert!(
+        out.points[2].dist_m.unwrap() < 200.0,
+        "trajectory 0 continues from its own last point"
+    );
 
     let mut restored = speed();
     restored.restore(&s.snapshot()).unwrap();
-    let out = restored.process(points_batch(vec![at(2, 20, 0.0, 0.002)])).unwrap();
+    let out = restored
+        .process(points_batch(vec![at(2, 20, 0.0, 0.002)]))
+        .unwrap();
     assert!((out.points[0].dist_m.unwrap() - EARTH_RADIUS_M * 0.001f64.to_radians()).abs() < 1e-6);
     // A replayed point (seq not after the last) gets nothing and moves nothing.
-    let out = restored.process(points_batch(vec![at(1, 10, 5.0, 5.0), at(3, 30, 0.0, 0.003)])).unwrap();
+    let out = restored
+        .process(points_batch(vec![
+            at(1, 10, 5.0, 5.0),
+            at(3, 30, 0.0, 0.003),
+        ]))
+        .unwrap();
     assert_eq!(out.points[0].dist_m, None);
     assert!(out.points[1].dist_m.unwrap() < 200.0);
     assert!(restored.restore(b"{}").is_err());
@@ -100,8 +140,17 @@ fn trajectories_are_independent_and_state_survives_snapshot() {
 #[test]
 fn config_threshold_and_validation() {
     let mut s = Speed::init(r#"{"max_speed_mps": 5}"#).unwrap();
-    let out = s.process(points_batch(vec![at(0, 0, 0.0, 0.0), at(1, 10, 0.0, 0.001)])).unwrap();
-    assert_ne!(out.points[1].flags & flags::IMPLAUSIBLE_SPEED, 0, "11 m/s > 5");
+    let out = s
+        .process(points_batch(vec![
+            at(0, 0, 0.0, 0.0),
+            at(1, 10, 0.0, 0.001),
+        ]))
+        .unwrap();
+    assert_ne!(
+        out.points[1].flags & flags::IMPLAUSIBLE_SPEED,
+        0,
+        "11 m/s > 5"
+    );
     assert!(Speed::init(r#"{"max_speed_mps": -1}"#).is_err());
     assert!(Speed::init(r#"{"max_sped": 1}"#).is_err());
 }

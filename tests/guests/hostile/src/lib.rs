@@ -61,7 +61,10 @@ impl Transform for Hostile {
                 let last = points.pop();
                 let mut out = Output::points(points);
                 if last.is_some() {
-                    out.rejected.push(Rejection { index: 1_000_000, reason: "out of range on purpose".into() });
+                    out.rejected.push(Rejection {
+                        index: 1_000_000,
+                        reason: "out of range on purpose".into(),
+                    });
                 }
                 Ok(out)
             }
