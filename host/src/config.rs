@@ -34,6 +34,11 @@
 //! call_timeout_ms = 5000
 //! ```
 //!
+//! Digest pinning (opt-in): with `require_pinned_digests = true` at the top level, a
+//! module loads (at start or on reload) only if the sha256 digest of its file is listed
+//! in its `allowed_digests = ["sha256:…"]`; any other version is refused, logged and never
+//! instantiated.
+//!
 //! Relative paths are relative to the config file's folder (for the embedded default: the
 //! current directory).
 
@@ -64,6 +69,9 @@ pub struct PipelineConfig {
     pub dead_letter: DeadLetterConfig,
     #[serde(default)]
     pub limits: Limits,
+    /// Refuse any module version whose digest its `allowed_digests` does not list.
+    #[serde(default)]
+    pub require_pinned_digests: bool,
     /// The folder relative paths are resolved against.
     #[serde(skip)]
     pub base: PathBuf,
@@ -88,6 +96,9 @@ pub struct ModuleConfig {
     /// anything else as a string. Guests cannot read files themselves.
     #[serde(default)]
     pub config_files: BTreeMap<String, PathBuf>,
+    /// The versions (`sha256:<hex>`) allowed when the pipeline requires pinned digests.
+    #[serde(default)]
+    pub allowed_digests: Vec<String>,
 }
 
 impl PipelineConfig {
@@ -123,6 +134,22 @@ impl PipelineConfig {
 }
 
 impl ModuleConfig {
+    /// Checks a version's digest against `allowed_digests` when pinning is `required`.
+    pub fn check_pinned(&self, digest: &str, required: bool) -> Result<()> {
+        if required
+            && !self
+                .allowed_digests
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(digest))
+        {
+            anyhow::bail!(
+                "module {}: digest {digest} is not in its allowed_digests and the pipeline requires pinned digests",
+                self.name
+            );
+        }
+        Ok(())
+    }
+
     /// The module's config as the JSON document its `init` receives.
     pub fn config_json(&self, base: &Path) -> Result<String> {
         let mut value = serde_json::to_value(&self.config)?;
@@ -182,6 +209,16 @@ mod tests {
         assert!(
             format!("{:#}", PipelineConfig::parse(&dup, base).unwrap_err()).contains("used twice")
         );
+    }
+
+    #[test]
+    fn pinning_refuses_unlisted_digests_only_when_required() {
+        let module: ModuleConfig =
+            toml::from_str("name='g'\npath='g.wasm'\nallowed_digests=['sha256:AB12']").unwrap();
+        assert!(module.check_pinned("sha256:ab12", true).is_ok());
+        assert!(module.check_pinned("sha256:ffff", false).is_ok());
+        let err = module.check_pinned("sha256:ffff", true).unwrap_err();
+        assert!(format!("{err}").contains("sha256:ffff"), "{err}");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct DeadLetter {
     pub module: String,
     /// `sha256:<hex>` of that module's component.
     pub digest: String,
+    /// That module version's generation in this process (see [`Module::generation`]).
+    pub generation: u64,
     /// Why: the module's rejection reason, or the whole batch's failure.
     pub cause: String,
     /// Whether the whole batch failed (error, trap, limit) rather than this record alone.
@@ -69,6 +71,7 @@ impl DeadLetter {
                 DeadLetter {
                     module: module.name.clone(),
                     digest: module.digest.clone(),
+                    generation: module.generation,
                     cause: cause.to_string(),
                     batch_failed,
                     user,

@@ -13,6 +13,7 @@
 //! * [`document`]: the output document (one JSON object per point).
 //! * [`dead_letter`]: records that did not make it, with their cause.
 //! * [`sinks`]: NDJSON files for documents and dead letters.
+//! * [`reload`]: hot reload of module versions and of the pipeline config.
 //! * [`pipeline`]: the run loop; [`config`]: the TOML that describes it; [`summary`]: the
 //!   closing report.
 //! * [`synth`]: the synthetic Geolife-format generator used by the demo and the tests.
@@ -23,6 +24,7 @@ pub mod dead_letter;
 pub mod document;
 pub mod engine;
 pub mod pipeline;
+pub mod reload;
 pub mod sinks;
 pub mod sources;
 pub mod summary;

@@ -28,6 +28,9 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Do not watch the modules and the config for changes (hot reload is on by default).
+        #[arg(long)]
+        no_reload: bool,
     },
     /// Generate synthetic Geolife-format trajectories (deterministic for a seed).
     Synth(synth::SynthConfig),
@@ -58,12 +61,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", waystream::config::EMBEDDED_DEFAULT);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { config, quiet, .. } => {
-            let config = match config {
-                Some(path) => PipelineConfig::load(&path)?,
+        Command::Run {
+            config: path,
+            quiet,
+            no_reload,
+            ..
+        } => {
+            let config = match &path {
+                Some(path) => PipelineConfig::load(path)?,
                 None => PipelineConfig::embedded_default()?,
             };
-            let summary = Pipeline::build(&config)?.show_progress(!quiet).run()?;
+            let mut pipeline = Pipeline::build(&config)?.show_progress(!quiet);
+            if !no_reload {
+                pipeline = pipeline.hot_reload(path.as_deref())?;
+            }
+            let summary = pipeline.run()?;
             println!("{summary}");
             Ok(if summary.balanced() {
                 ExitCode::SUCCESS

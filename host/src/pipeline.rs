@@ -1,8 +1,10 @@
 //! The run loop: source → chain → sinks, one batch at a time.
 //!
 //! Every record read is accounted for: it leaves as an output document or as a dead
-//! letter; the [`Summary`] checks and prints that balance.
+//! letter; the [`Summary`] checks and prints that balance. Between batches, the loop
+//! applies what hot reload validated (see [`crate::reload`]).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,13 +15,17 @@ use crate::chain::Chain;
 use crate::config::PipelineConfig;
 use crate::dead_letter::DeadLetter;
 use crate::document::{DocumentEncoder, Encoded};
-use crate::engine::{Engine, Module};
+use crate::engine::{Engine, Module, digest_of};
+use crate::reload::{ReloadStatus, Reloader, Update};
 use crate::sinks::{DeadLetterSink, Sink};
 use crate::sources::Source;
 use crate::summary::Summary;
 
 /// A pipeline built from a config, ready to run.
 pub struct Pipeline {
+    engine: Arc<Engine>,
+    config: PipelineConfig,
+    reloader: Option<Reloader>,
     source: Box<dyn Source>,
     chain: Chain,
     sink: Box<dyn Sink>,
@@ -33,6 +39,9 @@ impl Pipeline {
         let engine = Engine::new(config.limits.clone())?;
         let modules = load_modules(&engine, config)?;
         Ok(Pipeline {
+            engine: engine.clone(),
+            config: config.clone(),
+            reloader: None,
             source: config.source.open(&config.base, config.batch_size)?,
             chain: Chain::new(engine, modules)?,
             sink: config.sink.open(&config.base)?,
@@ -41,10 +50,34 @@ impl Pipeline {
         })
     }
 
+    /// Reads from `source` instead of the configured source (for embedding and tests).
+    pub fn with_source(mut self, source: Box<dyn Source>) -> Self {
+        self.source = source;
+        self
+    }
+
     /// Whether to draw a progress bar (it is drawn only on a terminal in any case).
     pub fn show_progress(mut self, show: bool) -> Self {
         self.show_progress = show;
         self
+    }
+
+    /// Turns on hot reload: module files (and `config_path`, the file the config came
+    /// from, with the files it names) are watched, and changes apply between batches.
+    pub fn hot_reload(mut self, config_path: Option<&Path>) -> Result<Self> {
+        let status = self.chain.reload_status().clone();
+        self.reloader = Some(Reloader::start(
+            self.engine.clone(),
+            self.config.clone(),
+            config_path,
+            status,
+        )?);
+        Ok(self)
+    }
+
+    /// Reload counters, active module versions and recent reload events.
+    pub fn reload_status(&self) -> Arc<ReloadStatus> {
+        self.chain.reload_status().clone()
     }
 
     /// Runs until the source is exhausted; flushes the sinks and returns the summary.
@@ -56,6 +89,7 @@ impl Pipeline {
         let mut dead: Vec<DeadLetter> = Vec::new();
         let mut summary = Summary::default();
         while let Some(batch) = self.source.next_batch()? {
+            self.apply_reloads();
             summary.records_in += batch.len() as u64;
             dead.clear();
             let out = self.chain.run(batch, &mut dead);
@@ -78,15 +112,25 @@ impl Pipeline {
         summary.modules = self
             .chain
             .stats()
-            .map(|(module, stats)| {
-                (
-                    module.name.clone(),
-                    module.short_digest().to_string(),
-                    stats.clone(),
-                )
-            })
+            .map(|(module, stats)| (module.clone(), stats.clone()))
             .collect();
+        let status = self.chain.reload_status();
+        summary.swaps = status.swaps();
+        summary.reload_failures = status.failures();
         Ok(summary)
+    }
+
+    /// Hands every validated update waiting from the reload thread to the chain.
+    fn apply_reloads(&mut self) {
+        let Some(reloader) = &self.reloader else {
+            return;
+        };
+        while let Some(update) = reloader.try_next() {
+            match update {
+                Update::Module(module) => self.chain.swap(module),
+                Update::Chain(entries) => self.chain.reconfigure(entries),
+            }
+        }
     }
 
     fn progress_bar(&self) -> ProgressBar {
@@ -102,14 +146,17 @@ impl Pipeline {
     }
 }
 
-/// Compiles and validates the chain's modules, in order.
+/// Compiles and validates the chain's modules, in order, as their first generation.
 pub fn load_modules(engine: &Arc<Engine>, config: &PipelineConfig) -> Result<Vec<Arc<Module>>> {
     config
         .transforms
         .iter()
         .map(|m| {
             let started = Instant::now();
-            let module = Module::load(engine, &m.name, &config.base.join(&m.path), m.config_json(&config.base)?)?;
+            let path = config.base.join(&m.path);
+            let bytes = std::fs::read(&path).with_context(|| format!("module {}: reading {}", m.name, path.display()))?;
+            m.check_pinned(&digest_of(&bytes), config.require_pinned_digests)?;
+            let module = Module::from_bytes(engine, &m.name, &path, &bytes, m.config_json(&config.base)?, 1)?;
             tracing::info!(module = %m.name, digest = module.short_digest(), ms = started.elapsed().as_millis() as u64, "module loaded");
             Ok(module)
         })

@@ -2,12 +2,14 @@
 //! balance (every record in is a document out or a dead letter).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chain::StageStats;
+use crate::engine::Module;
 
 /// What a run did.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Summary {
     /// Records (lines) read from the source.
     pub records_in: u64,
@@ -17,8 +19,13 @@ pub struct Summary {
     pub dead_letters: u64,
     /// Wall time of the run, module loading excluded.
     pub wall: Duration,
-    /// Per module: name, short digest, counters.
-    pub modules: Vec<(String, String, StageStats)>,
+    /// Per module of the chain at the end of the run: the version running and its stage's
+    /// counters (over every version the stage ran).
+    pub modules: Vec<(Arc<Module>, StageStats)>,
+    /// Module versions swapped in by hot reload.
+    pub swaps: u64,
+    /// Reloads refused or rolled back (the old version kept running).
+    pub reload_failures: u64,
 }
 
 impl Summary {
@@ -51,18 +58,26 @@ impl fmt::Display for Summary {
             "  throughput     {:>12.0} points/s",
             self.records_per_second()
         )?;
+        if self.swaps + self.reload_failures > 0 {
+            writeln!(
+                f,
+                "  hot reload     {} swapped in, {} refused or rolled back",
+                self.swaps, self.reload_failures
+            )?;
+        }
         writeln!(
             f,
-            "  {:<12} {:<12} {:>10} {:>10} {:>9} {:>7} {:>6} {:>10} {:>12}",
+            "  {:<12} {:<16} {:>10} {:>10} {:>9} {:>7} {:>6} {:>10} {:>12}",
             "module", "digest", "in", "out", "rejected", "failed", "traps", "time ms", "points/s"
         )?;
-        for (name, digest, s) in &self.modules {
+        for (module, s) in &self.modules {
+            let version = format!("{} g{}", module.short_digest(), module.generation);
             let rate = s.records_in as f64 / s.busy.as_secs_f64().max(1e-9);
             writeln!(
                 f,
-                "  {:<12} {:<12} {:>10} {:>10} {:>9} {:>7} {:>6} {:>10.1} {:>12.0}",
-                name,
-                digest,
+                "  {:<12} {:<16} {:>10} {:>10} {:>9} {:>7} {:>6} {:>10.1} {:>12.0}",
+                module.name,
+                version,
                 s.records_in,
                 s.points_out,
                 s.rejected,

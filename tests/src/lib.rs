@@ -4,7 +4,11 @@
 //! The tests load the Wasm components that `cargo xtask build-transforms` (run by
 //! `cargo xtask test`) puts in `target/modules`; without them they fail and say so.
 
+mod stream;
+
 use std::path::{Path, PathBuf};
+
+pub use stream::StreamSource;
 
 use serde_json::Value;
 use waystream::{Pipeline, PipelineConfig, Summary};
@@ -106,6 +110,15 @@ impl Stage {
 /// A pipeline config reading `input` and writing `out/points.ndjson` and
 /// `out/dead-letter.ndjson`, with `extra` TOML at the top (batch size, limits).
 pub fn pipeline_config(input: &Path, out: &Path, stages: &[Stage], extra: &str) -> PipelineConfig {
+    PipelineConfig::parse(
+        &pipeline_config_text(input, out, stages, extra),
+        Path::new("."),
+    )
+    .unwrap()
+}
+
+/// The TOML text of [`pipeline_config`], to write to a file.
+pub fn pipeline_config_text(input: &Path, out: &Path, stages: &[Stage], extra: &str) -> String {
     let mut text = format!(
         "{extra}\n[source]\ntype = \"files\"\npath = {:?}\n",
         input.display().to_string()
@@ -123,7 +136,7 @@ pub fn pipeline_config(input: &Path, out: &Path, stages: &[Stage], extra: &str) 
         out.join("points.ndjson").display().to_string(),
         out.join("dead-letter.ndjson").display().to_string()
     );
-    PipelineConfig::parse(&text, Path::new(".")).unwrap()
+    text
 }
 
 /// Runs a pipeline to the end.

@@ -15,11 +15,18 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// Components built by `build-transforms`: (package, file name in target/modules).
-const COMPONENTS: [(&str, &str); 4] = [
+/// (package, component name): built together, copied to `target/modules/<name>.wasm`.
+const COMPONENTS: [(&str, &str); 5] = [
     ("parse-plt", "parse-plt"),
     ("geofence", "geofence"),
     ("speed", "speed"),
     ("hostile", "hostile"),
+    ("incompatible", "incompatible"),
+];
+/// (package, feature, component name): test builds that differ by a feature, one by one.
+const VARIANTS: [(&str, &str, &str); 2] = [
+    ("hostile", "init-fails", "hostile-init-fails"),
+    ("hostile", "trap-always", "hostile-trap-always"),
 ];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -83,27 +90,42 @@ fn ensure_wasm_target() -> Result<()> {
 
 fn build_transforms(root: &Path) -> Result<()> {
     ensure_wasm_target()?;
+    let out_dir = root.join("target/modules");
+    std::fs::create_dir_all(&out_dir)?;
+    let mut build = wasm_build();
+    for (package, _) in COMPONENTS {
+        build.args(["-p", package]);
+    }
+    run(&mut build)?;
+    for (package, name) in COMPONENTS {
+        copy_component(root, package, name)?;
+    }
+    for (package, feature, name) in VARIANTS {
+        run(wasm_build().args(["-p", package, "--features", feature]))?;
+        copy_component(root, package, name)?;
+    }
+    eprintln!("xtask: components in {}", out_dir.display());
+    Ok(())
+}
+
+/// `cargo build` of components: release, for the Wasm target, without debug info.
+fn wasm_build() -> Command {
     let mut build = cargo();
     build.args(["build", "--release", "--target", WASM_TARGET]);
     // Debug info would make the components ~10x larger and slower to compile at load and
     // reload time; function names stay, so trap backtraces still name the function.
     build.env("CARGO_PROFILE_RELEASE_DEBUG", "false");
     build.env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
-    for (package, _) in COMPONENTS {
-        build.args(["-p", package]);
-    }
-    run(&mut build)?;
-    let out_dir = root.join("target/modules");
-    std::fs::create_dir_all(&out_dir)?;
-    for (package, name) in COMPONENTS {
-        let built = root.join(format!(
-            "target/{WASM_TARGET}/release/{}.wasm",
-            package.replace('-', "_")
-        ));
-        let dest = out_dir.join(format!("{name}.wasm"));
-        std::fs::copy(&built, &dest).with_context(|| format!("copying {}", built.display()))?;
-    }
-    eprintln!("xtask: components in {}", out_dir.display());
+    build
+}
+
+fn copy_component(root: &Path, package: &str, name: &str) -> Result<()> {
+    let built = root.join(format!(
+        "target/{WASM_TARGET}/release/{}.wasm",
+        package.replace('-', "_")
+    ));
+    let dest = root.join(format!("target/modules/{name}.wasm"));
+    std::fs::copy(&built, &dest).with_context(|| format!("copying {}", built.display()))?;
     Ok(())
 }
 

@@ -21,10 +21,11 @@ pub struct LogBudget {
 
 impl LogBudget {
     /// Starts a new call; reports lines dropped during the previous one.
-    pub fn reset(&mut self, module: &str) {
+    pub fn reset(&mut self, module: &str, generation: u64) {
         if self.dropped > 0 {
             tracing::warn!(
                 module,
+                generation,
                 dropped = self.dropped,
                 "guest log lines dropped (over {MAX_LINES_PER_CALL} per call)"
             );
@@ -46,12 +47,13 @@ impl log::Host for GuestState {
         }
         let message = &message[..end];
         let module = self.module.as_str();
+        let generation = self.generation;
         match level {
-            Level::Trace => tracing::trace!(target: "guest", module, "{message}"),
-            Level::Debug => tracing::debug!(target: "guest", module, "{message}"),
-            Level::Info => tracing::info!(target: "guest", module, "{message}"),
-            Level::Warn => tracing::warn!(target: "guest", module, "{message}"),
-            Level::Error => tracing::error!(target: "guest", module, "{message}"),
+            Level::Trace => tracing::trace!(target: "guest", module, generation, "{message}"),
+            Level::Debug => tracing::debug!(target: "guest", module, generation, "{message}"),
+            Level::Info => tracing::info!(target: "guest", module, generation, "{message}"),
+            Level::Warn => tracing::warn!(target: "guest", module, generation, "{message}"),
+            Level::Error => tracing::error!(target: "guest", module, generation, "{message}"),
         }
     }
 }

@@ -14,6 +14,7 @@ use super::{Engine, Module};
 /// What a guest's `Store` holds: its limits, its log budget and an empty WASI context.
 pub struct GuestState {
     pub(super) module: String,
+    pub(super) generation: u64,
     pub(super) log_budget: LogBudget,
     limits: StoreLimits,
     wasi: WasiCtx,
@@ -56,6 +57,7 @@ impl Instance {
             .build();
         let state = GuestState {
             module: module.name.clone(),
+            generation: module.generation,
             log_budget: LogBudget::default(),
             limits,
             // No preopened directories, no environment, no network: guests see nothing.
@@ -122,7 +124,10 @@ impl Instance {
         engine: &Engine,
         f: impl FnOnce(&TransformModule, &mut Store<GuestState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, CallError> {
-        self.store.data_mut().log_budget.reset(&self.module.name);
+        self.store
+            .data_mut()
+            .log_budget
+            .reset(&self.module.name, self.module.generation);
         self.store
             .set_epoch_deadline(engine.limits.deadline_ticks());
         match f(&self.bindings, &mut self.store) {

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use wasmtime::component::Linker;
 
 pub use instance::{CallError, GuestState, Instance};
-pub use module::Module;
+pub use module::{Module, digest_of};
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(5);

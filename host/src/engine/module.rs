@@ -18,6 +18,9 @@ pub struct Module {
     pub path: PathBuf,
     /// `sha256:<hex>` of the component file: the version's identity.
     pub digest: String,
+    /// Counts the versions loaded under this name in this process, from 1; with the
+    /// digest it tags log lines, reload events and dead letters.
+    pub generation: u64,
     /// The module's config as the JSON document handed to `init`.
     pub config: String,
     pub(super) pre: TransformModulePre<GuestState>,
@@ -26,6 +29,7 @@ pub struct Module {
 impl Module {
     /// Reads, compiles and validates a module: it must compile, its imports must be
     /// satisfiable, it must export the contract's world, and `init` must accept `config`.
+    /// This is the first generation of `name`; reloads use [`Module::from_bytes`].
     pub fn load(
         engine: &Arc<Engine>,
         name: &str,
@@ -34,18 +38,19 @@ impl Module {
     ) -> Result<Arc<Module>> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("module {name}: reading {}", path.display()))?;
-        Self::from_bytes(engine, name, path, &bytes, config)
+        Self::from_bytes(engine, name, path, &bytes, config, 1)
     }
 
-    /// Like [`Module::load`], from bytes already in memory.
+    /// Like [`Module::load`], from bytes already in memory, as generation `generation`.
     pub fn from_bytes(
         engine: &Arc<Engine>,
         name: &str,
         path: &Path,
         bytes: &[u8],
         config: String,
+        generation: u64,
     ) -> Result<Arc<Module>> {
-        let digest = format!("sha256:{:x}", Sha256::digest(bytes));
+        let digest = digest_of(bytes);
         let component = Component::new(&engine.wasmtime, bytes)
             .map_err(anyhow::Error::from)
             .with_context(|| {
@@ -70,6 +75,7 @@ impl Module {
             name: name.to_string(),
             path: path.to_path_buf(),
             digest,
+            generation,
             config,
             pre,
         });
@@ -83,4 +89,9 @@ impl Module {
         let hex = self.digest.trim_start_matches("sha256:");
         &hex[..hex.len().min(12)]
     }
+}
+
+/// `sha256:<hex>` of a component file, as [`Module::digest`] and pinning lists spell it.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
 }

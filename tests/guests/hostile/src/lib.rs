@@ -12,6 +12,10 @@
 //! * `log-flood`: writes thousands of long log lines (the host's log caps must hold).
 //!
 //! Config: `{"behaviour": "loop"}`; `{"behaviour": "init-fails"}` refuses to start.
+//!
+//! Two builds misbehave whatever their config, to stand in for a broken new version of
+//! another module in the hot-reload tests: with feature `init-fails` every `init` fails;
+//! with feature `trap-always` every batch panics.
 
 use waystream_guest::{Batch, Output, Records, Rejection, Transform};
 
@@ -21,6 +25,9 @@ pub struct Hostile {
 
 impl Transform for Hostile {
     fn init(config: &str) -> Result<Self, String> {
+        if cfg!(feature = "init-fails") {
+            return Err("hostile (init-fails build): refusing every config".into());
+        }
         let config: serde_json::Value = serde_json::from_str(config).map_err(|e| e.to_string())?;
         let behaviour = config["behaviour"].as_str().unwrap_or("none").to_string();
         if behaviour == "init-fails" {
@@ -30,6 +37,9 @@ impl Transform for Hostile {
     }
 
     fn process(&mut self, batch: Batch) -> Result<Output, String> {
+        if cfg!(feature = "trap-always") {
+            panic!("hostile (trap-always build): every batch panics");
+        }
         let triggered = batch.trajectories.iter().any(|t| t.id.starts_with("bad"));
         let Records::Points(mut points) = batch.records else {
             return Err("hostile needs points".into());

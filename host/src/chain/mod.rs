@@ -6,6 +6,11 @@
 //! traps, runs out of time or memory fails the whole batch: each of the batch's records
 //! goes to the dead-letter sink with the cause, and the next batch runs as usual. A trap
 //! also drops the instance; the next batch gets a fresh one.
+//!
+//! Between batches the chain can take new module versions or a new module list (see
+//! [`swap`] and the [`crate::reload`] module): that is where hot reload lands.
+
+mod swap;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::dead_letter::DeadLetter;
 use crate::engine::bindings::{Batch, Output, Point, Records};
 use crate::engine::{CallError, Engine, Instance, Module};
+use crate::reload::{ActiveVersion, ReloadStatus};
 
 /// Counters for one module of the chain.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -38,6 +44,26 @@ struct Stage {
     module: Arc<Module>,
     instance: Option<Instance>,
     stats: StageStats,
+    /// The version a hot swap replaced, kept until the new one has run a batch.
+    previous: Option<swap::Previous>,
+}
+
+impl Stage {
+    fn new(engine: &Arc<Engine>, module: Arc<Module>) -> anyhow::Result<Self> {
+        Ok(Stage {
+            instance: Some(Instance::new(engine, module.clone())?),
+            module,
+            stats: StageStats::default(),
+            previous: None,
+        })
+    }
+
+    fn active_version(&self) -> ActiveVersion {
+        ActiveVersion {
+            digest: self.module.digest.clone(),
+            generation: self.module.generation,
+        }
+    }
 }
 
 /// What came out of the chain for one batch.
@@ -54,6 +80,7 @@ pub struct ChainOutput {
 pub struct Chain {
     engine: Arc<Engine>,
     stages: Vec<Stage>,
+    status: Arc<ReloadStatus>,
     /// Reused per batch: which input records a module rejected.
     rejected_mask: Vec<bool>,
 }
@@ -61,22 +88,25 @@ pub struct Chain {
 impl Chain {
     /// A chain of already loaded (and so validated) modules, each instantiated once.
     pub fn new(engine: Arc<Engine>, modules: Vec<Arc<Module>>) -> anyhow::Result<Self> {
-        let stages = modules
+        let stages: Vec<Stage> = modules
             .into_iter()
-            .map(|module| {
-                let instance = Instance::new(&engine, module.clone())?;
-                Ok(Stage {
-                    module,
-                    instance: Some(instance),
-                    stats: StageStats::default(),
-                })
-            })
+            .map(|module| Stage::new(&engine, module))
             .collect::<anyhow::Result<_>>()?;
+        let status = Arc::new(ReloadStatus::default());
+        for stage in &stages {
+            status.set_active(&stage.module.name, stage.active_version());
+        }
         Ok(Chain {
             engine,
             stages,
+            status,
             rejected_mask: Vec::new(),
         })
+    }
+
+    /// Reload counters, the active version of each module and recent reload events.
+    pub fn reload_status(&self) -> &Arc<ReloadStatus> {
+        &self.status
     }
 
     /// The modules, in order, with their counters.
@@ -146,16 +176,19 @@ impl Chain {
 
     /// One module on one batch: the checked output, or why the whole batch failed.
     fn run_stage(&mut self, index: usize, input: &Batch) -> Result<Output, String> {
-        let stage = &mut self.stages[index];
         let records = input.len() as u64;
-        stage.stats.records_in += records;
         let started = Instant::now();
-        let result = Self::call(&self.engine, stage, input);
+        let mut checked = self.call_checked(index, input);
+        if let Err(cause) = &checked
+            && self.roll_back(index, cause)
+        {
+            // The old version takes the batch its successor failed, as if no swap happened.
+            checked = self.call_checked(index, input);
+        }
+        let stage = &mut self.stages[index];
+        stage.previous = None;
+        stage.stats.records_in += records;
         stage.stats.busy += started.elapsed();
-        let checked = result.and_then(|output| {
-            check_accounting(input, &output, &mut self.rejected_mask)?;
-            Ok(output)
-        });
         match &checked {
             Ok(output) => {
                 stage.stats.points_out += output.points.len() as u64;
@@ -164,10 +197,23 @@ impl Chain {
             Err(cause) => {
                 stage.stats.failed_batches += 1;
                 stage.stats.failed_records += records;
-                tracing::warn!(module = %stage.module.name, digest = stage.module.short_digest(), records, "batch failed: {cause}");
+                tracing::warn!(
+                    module = %stage.module.name,
+                    digest = stage.module.short_digest(),
+                    generation = stage.module.generation,
+                    records,
+                    "batch failed: {cause}"
+                );
             }
         }
         checked
+    }
+
+    /// Calls the stage's module and checks the output's accounting.
+    fn call_checked(&mut self, index: usize, input: &Batch) -> Result<Output, String> {
+        let output = Self::call(&self.engine, &mut self.stages[index], input)?;
+        check_accounting(input, &output, &mut self.rejected_mask)?;
+        Ok(output)
     }
 
     /// Calls the stage's instance, re-creating it first if a trap dropped it.

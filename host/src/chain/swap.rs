@@ -1,0 +1,200 @@
+//! Swapping module versions at a batch boundary, with state carried over.
+//!
+//! A new version arrives already compiled and validated (its `init` accepted the config),
+//! so what happens here is short: instantiate it, pass the old instance's `snapshot` to
+//! its `restore`, and put it in the old one's place. If `restore` refuses the state (a
+//! layout the new version does not read), the new version starts fresh and that is logged.
+//!
+//! A version can pass validation and still fail on real data, a module that traps on
+//! every batch for instance. So the replaced version stays on probation beside its
+//! successor until the successor has run one batch: if that batch fails as a whole, the
+//! old version, whose state is exactly as it was at the swap, is put back and runs the
+//! batch instead. Nothing is lost and no record is processed twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{Chain, Stage, StageStats};
+use crate::engine::{CallError, Engine, Instance, Module};
+use crate::reload::{ChainEntry, Outcome};
+
+/// A stage of a new chain, once its new instance (if any) has started.
+enum Planned {
+    Keep(String),
+    Load(Arc<Module>, Instance),
+}
+
+/// The version a swap replaced, kept for one batch in case its successor fails.
+pub(super) struct Previous {
+    module: Arc<Module>,
+    instance: Option<Instance>,
+}
+
+impl Chain {
+    /// Replaces the module of the same name by `module`, carrying its state over.
+    pub fn swap(&mut self, module: Arc<Module>) {
+        let started = Instant::now();
+        let Some(index) = self
+            .stages
+            .iter()
+            .position(|s| s.module.name == module.name)
+        else {
+            let reason = "the chain has no module of that name (any more)".to_string();
+            self.status
+                .record(&module.name, Some(&module.digest), Outcome::Refused(reason));
+            return;
+        };
+        let fresh = match Instance::new(&self.engine, module.clone()) {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                self.status.record(
+                    &module.name,
+                    Some(&module.digest),
+                    Outcome::Refused(format!("{e:#}")),
+                );
+                return;
+            }
+        };
+        let stage = &mut self.stages[index];
+        let instance = hand_over(&self.engine, &mut stage.instance, fresh, &module);
+        let previous = Previous {
+            module: std::mem::replace(&mut stage.module, module),
+            instance: std::mem::replace(&mut stage.instance, instance),
+        };
+        stage.previous = Some(previous);
+        self.activated(index, started);
+    }
+
+    /// Replaces the whole chain by `entries`, in order: stages named by
+    /// [`ChainEntry::Keep`] stay as they are; a [`ChainEntry::Load`] takes over the state of
+    /// the stage of the same name, if there was one. Either every new instance starts and
+    /// the new chain runs from the next batch, or nothing changes.
+    pub fn reconfigure(&mut self, entries: Vec<ChainEntry>) {
+        let started = Instant::now();
+        // Phase 1, fallible: instantiate every new version; the running chain is untouched.
+        let mut planned = Vec::with_capacity(entries.len());
+        for entry in entries {
+            planned.push(match entry {
+                ChainEntry::Keep(name) if self.stages.iter().any(|s| s.module.name == name) => {
+                    Planned::Keep(name)
+                }
+                ChainEntry::Keep(name) => {
+                    let reason = format!("module {name} was to be kept but is not in the chain");
+                    return self.status.record("config", None, Outcome::Refused(reason));
+                }
+                ChainEntry::Load(module) => match Instance::new(&self.engine, module.clone()) {
+                    Ok(instance) => Planned::Load(module, instance),
+                    Err(e) => {
+                        return self.status.record(
+                            "config",
+                            None,
+                            Outcome::Refused(format!("{e:#}")),
+                        );
+                    }
+                },
+            });
+        }
+        // Phase 2, infallible: move stages over, hand state from old versions to new ones.
+        let mut old: HashMap<String, Stage> = self
+            .stages
+            .drain(..)
+            .map(|s| (s.module.name.clone(), s))
+            .collect();
+        let mut loaded = Vec::new();
+        for plan in planned {
+            match plan {
+                Planned::Keep(name) => self.stages.extend(old.remove(&name)),
+                Planned::Load(module, fresh) => {
+                    let (mut old_instance, stats) = match old.remove(&module.name) {
+                        Some(stage) => (stage.instance, stage.stats),
+                        None => (None, StageStats::default()),
+                    };
+                    let instance = hand_over(&self.engine, &mut old_instance, fresh, &module);
+                    loaded.push(self.stages.len());
+                    self.stages.push(Stage {
+                        module,
+                        instance,
+                        stats,
+                        previous: None,
+                    });
+                }
+            }
+        }
+        self.status
+            .retain_active(|name| self.stages.iter().any(|s| s.module.name == name));
+        for index in loaded {
+            self.activated(index, started);
+        }
+        self.status.record("config", None, Outcome::ConfigApplied);
+    }
+
+    /// After a whole-batch failure of stage `index`: if its version was just swapped in,
+    /// puts the previous version back and returns true.
+    pub(super) fn roll_back(&mut self, index: usize, cause: &str) -> bool {
+        let stage = &mut self.stages[index];
+        let Some(previous) = stage.previous.take() else {
+            return false;
+        };
+        let failed = std::mem::replace(&mut stage.module, previous.module);
+        stage.instance = previous.instance;
+        self.status
+            .set_active(&stage.module.name, stage.active_version());
+        self.status.record(
+            &failed.name,
+            Some(&failed.digest),
+            Outcome::RolledBack(cause.to_string()),
+        );
+        true
+    }
+
+    fn activated(&self, index: usize, started: Instant) {
+        let stage = &self.stages[index];
+        self.status
+            .set_active(&stage.module.name, stage.active_version());
+        let outcome = Outcome::Activated {
+            generation: stage.module.generation,
+            pause: started.elapsed(),
+        };
+        self.status
+            .record(&stage.module.name, Some(&stage.module.digest), outcome);
+    }
+}
+
+/// Moves the state of `old` (if any) into `fresh`, a new instance of `module`. Returns the
+/// instance to run: `fresh`, or `None` (re-created on first use) if `restore` trapped. If
+/// the snapshot trapped, `old` is unusable and becomes `None` too.
+fn hand_over(
+    engine: &Arc<Engine>,
+    old: &mut Option<Instance>,
+    mut fresh: Instance,
+    module: &Module,
+) -> Option<Instance> {
+    let Some(old_instance) = old else {
+        return Some(fresh);
+    };
+    let state = match old_instance.snapshot(engine) {
+        Ok(state) => state,
+        Err(e) => {
+            if matches!(e, CallError::Trap(_)) {
+                *old = None;
+            }
+            tracing::warn!(module = %module.name, generation = module.generation, "the old version's snapshot failed ({e}); the new version starts fresh");
+            return Some(fresh);
+        }
+    };
+    if state.is_empty() {
+        return Some(fresh);
+    }
+    match fresh.restore(engine, &state) {
+        Ok(()) => Some(fresh),
+        Err(CallError::Refused(reason)) => {
+            tracing::info!(module = %module.name, generation = module.generation, "restore refused the old version's state; the new version starts fresh: {reason}");
+            Some(fresh)
+        }
+        Err(CallError::Trap(reason)) => {
+            tracing::warn!(module = %module.name, generation = module.generation, "restore trapped; the new version starts fresh: {reason}");
+            None
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Hot reload: new module versions and pipeline configs, applied without a restart.
+//!
+//! # What a user sees
+//!
+//! Drop a new `.wasm` where a running pipeline's module lives (copy over it, rename a
+//! temp file into place, or let a build write it) and, within a few hundred milliseconds,
+//! the next batch runs through the new version with the old version's state. Edit the
+//! pipeline config (or send SIGHUP) and the chain is rebuilt the same way: modules added,
+//! removed, reordered or reconfigured. Anything wrong (a half-written file, a component
+//! built against another contract, an `init` that refuses the config, a digest that is not
+//! pinned) is refused with its reason in the log and a counter in [`ReloadStatus`], and
+//! the running version keeps going.
+//!
+//! # How it works
+//!
+//! * A reload thread owns a [`watch::FileWatcher`] on the folders of the modules, the
+//!   config and the config's files. It compiles and validates a changed module there, off
+//!   the hot path: read, pinning check, compile, link, `init` with the configured config.
+//! * A validated version goes to the pipeline as an [`Update`] over a channel. The pipeline
+//!   looks at the channel between batches and hands updates to the [`Chain`], which swaps
+//!   them in with `snapshot` → `restore` and keeps the old version on probation for one
+//!   batch (see [`crate::chain`]).
+//! * Every version has a generation number (1, 2, … per module name) that, with the
+//!   digest, tags its log lines, reload events and dead letters.
+//!
+//! Changes that need a new source or sinks (`[source]`, `[sink]`, `[dead_letter]`,
+//! `batch_size`, `[limits]`) are logged and take effect at the next start.
+//!
+//! [`Chain`]: crate::chain::Chain
+
+mod status;
+pub mod watch;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use anyhow::{Context, Result};
+
+pub use status::{ActiveVersion, Outcome, ReloadEvent, ReloadStatus};
+use watch::{Change, Event, FileWatcher};
+
+use crate::config::{ModuleConfig, PipelineConfig};
+use crate::engine::{Engine, Module, digest_of};
+
+/// A validated change for the chain, applied at the next batch boundary.
+pub enum Update {
+    /// A new version of the module of the same name.
+    Module(Arc<Module>),
+    /// A new chain, from a reloaded pipeline config.
+    Chain(Vec<ChainEntry>),
+}
+
+/// One module of a reloaded chain.
+pub enum ChainEntry {
+    /// Keep the running stage of this name as it is (same file, same config).
+    Keep(String),
+    /// A new or changed module; it takes over the state of the stage of its name.
+    Load(Arc<Module>),
+}
+
+/// Watches a pipeline's files and validates what changes; see the module docs.
+pub struct Reloader {
+    control: Sender<Event>,
+    updates: Receiver<Update>,
+    thread: Option<JoinHandle<()>>,
+    hangup: Option<signal_hook::iterator::Handle>,
+}
+
+impl Reloader {
+    /// Starts watching. `config_path` is the file `config` was read from, if any: without
+    /// one, only the modules are watched. `status` is the chain's, for the active versions.
+    pub fn start(
+        engine: Arc<Engine>,
+        config: PipelineConfig,
+        config_path: Option<&Path>,
+        status: Arc<ReloadStatus>,
+    ) -> Result<Self> {
+        let config_path = config_path.map(watch::absolute).transpose()?;
+        let (mut watcher, control) = FileWatcher::new()?;
+        let (updates_tx, updates) = mpsc::channel();
+        let thread = ReloadThread {
+            config_jsons: config_jsons(&config)?,
+            generations: config
+                .transforms
+                .iter()
+                .map(|m| (m.name.clone(), 1))
+                .collect(),
+            engine,
+            config,
+            config_path,
+            status,
+            updates: updates_tx,
+        };
+        watcher.watch_files(&thread.watched_files())?;
+        let hangup = match &thread.config_path {
+            Some(_) => Some(forward_hangups(control.clone())?),
+            None => None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("waystream-reload".into())
+            .spawn(move || thread.run(watcher))
+            .context("starting the reload thread")?;
+        Ok(Reloader {
+            control,
+            updates,
+            thread: Some(thread),
+            hangup,
+        })
+    }
+
+    /// The next validated update, if one is waiting.
+    pub fn try_next(&self) -> Option<Update> {
+        self.updates.try_recv().ok()
+    }
+}
+
+impl Drop for Reloader {
+    fn drop(&mut self) {
+        if let Some(hangup) = self.hangup.take() {
+            hangup.close();
+        }
+        let _ = self.control.send(Event::Other(Change::Stop));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Turns SIGHUP into [`Change::Hangup`] for the reload thread.
+fn forward_hangups(control: Sender<Event>) -> Result<signal_hook::iterator::Handle> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+        .context("listening for SIGHUP")?;
+    let handle = signals.handle();
+    std::thread::Builder::new()
+        .name("waystream-sighup".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                if control.send(Event::Other(Change::Hangup)).is_err() {
+                    break;
+                }
+            }
+        })?;
+    Ok(handle)
+}
+
+/// The reload thread's state: the config in force and what it loaded.
+struct ReloadThread {
+    engine: Arc<Engine>,
+    config: PipelineConfig,
+    config_path: Option<PathBuf>,
+    /// The JSON each module's `init` got, to tell a config change from none.
+    config_jsons: HashMap<String, String>,
+    /// The last generation given out per module name.
+    generations: HashMap<String, u64>,
+    status: Arc<ReloadStatus>,
+    updates: Sender<Update>,
+}
+
+impl ReloadThread {
+    fn run(mut self, mut watcher: FileWatcher) {
+        loop {
+            match watcher.next_change() {
+                Change::Stop => return,
+                Change::Hangup => self.reload_config(&mut watcher),
+                Change::File(path) if self.is_config_file(&path) => {
+                    self.reload_config(&mut watcher)
+                }
+                Change::File(path) => self.reload_modules_at(&path),
+            }
+        }
+    }
+
+    /// The config file and the files its modules' configs are read from.
+    fn is_config_file(&self, path: &Path) -> bool {
+        self.config_path.as_deref() == Some(path)
+            || self.config.transforms.iter().any(|m| {
+                m.config_files
+                    .values()
+                    .any(|f| watch::absolute(&self.config.base.join(f)).is_ok_and(|f| f == path))
+            })
+    }
+
+    fn watched_files(&self) -> Vec<PathBuf> {
+        let base = &self.config.base;
+        let modules = self.config.transforms.iter().map(|m| base.join(&m.path));
+        let config_files = self
+            .config
+            .transforms
+            .iter()
+            .flat_map(|m| m.config_files.values().map(|f| base.join(f)));
+        modules
+            .chain(config_files)
+            .chain(self.config_path.clone())
+            .collect()
+    }
+
+    /// Loads the new version of every module whose file is `path`, and sends it on.
+    fn reload_modules_at(&mut self, path: &Path) {
+        let changed: Vec<ModuleConfig> = self
+            .config
+            .transforms
+            .iter()
+            .filter(|m| watch::absolute(&self.config.base.join(&m.path)).is_ok_and(|p| p == path))
+            .cloned()
+            .collect();
+        for module in changed {
+            match self.load_if_changed(&module, &self.config.clone()) {
+                Ok(Some(version)) => {
+                    let _ = self.updates.send(Update::Module(version));
+                }
+                Ok(None) => {
+                    tracing::debug!(module = %module.name, "file event, but the same version: nothing to do")
+                }
+                Err((digest, e)) => self.status.record(
+                    &module.name,
+                    digest.as_deref(),
+                    Outcome::Refused(format!("{e:#}")),
+                ),
+            }
+        }
+    }
+
+    /// Re-reads the pipeline config and sends the new chain, or refuses it as a whole.
+    fn reload_config(&mut self, watcher: &mut FileWatcher) {
+        let Some(path) = self.config_path.clone() else {
+            return;
+        };
+        // Generations handed out while planning are taken back if the plan fails.
+        let generations_before = self.generations.clone();
+        match self.plan_chain(&path) {
+            Ok((config, entries, jsons)) => {
+                for (what, changed) in [
+                    ("[source]", config.source != self.config.source),
+                    ("[sink]", config.sink != self.config.sink),
+                    (
+                        "[dead_letter]",
+                        config.dead_letter != self.config.dead_letter,
+                    ),
+                    ("batch_size", config.batch_size != self.config.batch_size),
+                    ("[limits]", config.limits != self.config.limits),
+                ] {
+                    if changed {
+                        tracing::warn!(
+                            "config reload: the change to {what} takes effect at the next start"
+                        );
+                    }
+                }
+                self.config = config;
+                self.config_jsons = jsons;
+                if let Err(e) = watcher.watch_files(&self.watched_files()) {
+                    tracing::warn!("config reload: {e:#}");
+                }
+                let _ = self.updates.send(Update::Chain(entries));
+            }
+            Err(e) => {
+                self.generations = generations_before;
+                self.status
+                    .record("config", None, Outcome::Refused(format!("{e:#}")));
+            }
+        }
+    }
+
+    /// The new config and its chain: running stages kept where file and config are the
+    /// same, new versions loaded and validated otherwise.
+    #[allow(clippy::type_complexity)]
+    fn plan_chain(
+        &mut self,
+        path: &Path,
+    ) -> Result<(PipelineConfig, Vec<ChainEntry>, HashMap<String, String>)> {
+        let config = PipelineConfig::load(path)?;
+        let jsons = config_jsons(&config)?;
+        let mut entries = Vec::new();
+        for module in &config.transforms {
+            // Pinning applies to the versions kept running too, in case it was just turned on.
+            let bytes = std::fs::read(config.base.join(&module.path)).with_context(|| {
+                format!("module {}: reading {}", module.name, module.path.display())
+            })?;
+            module.check_pinned(&digest_of(&bytes), config.require_pinned_digests)?;
+            let same_config = self.config_jsons.get(&module.name) == jsons.get(&module.name);
+            let loaded = self.load_if_changed(module, &config).map_err(|(_, e)| e)?;
+            entries.push(match loaded {
+                None if same_config => ChainEntry::Keep(module.name.clone()),
+                None => ChainEntry::Load(self.load(module, &config, &bytes)?),
+                Some(version) => ChainEntry::Load(version),
+            });
+        }
+        Ok((config, entries, jsons))
+    }
+
+    /// Loads `module` unless the version running under its name has the same digest.
+    /// On failure, returns the digest (when the file could be read) with the error.
+    fn load_if_changed(
+        &mut self,
+        module: &ModuleConfig,
+        config: &PipelineConfig,
+    ) -> Result<Option<Arc<Module>>, (Option<String>, anyhow::Error)> {
+        let path = config.base.join(&module.path);
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("module {}: reading {}", module.name, path.display()))
+            .map_err(|e| (None, e))?;
+        let digest = digest_of(&bytes);
+        if self
+            .status
+            .active(&module.name)
+            .is_some_and(|a| a.digest == digest)
+        {
+            return Ok(None);
+        }
+        self.load(module, config, &bytes)
+            .map(Some)
+            .map_err(|e| (Some(digest), e))
+    }
+
+    /// Checks pinning, compiles and validates `bytes` as the next generation of `module`.
+    fn load(
+        &mut self,
+        module: &ModuleConfig,
+        config: &PipelineConfig,
+        bytes: &[u8],
+    ) -> Result<Arc<Module>> {
+        module.check_pinned(&digest_of(bytes), config.require_pinned_digests)?;
+        let generation = self.generations.get(&module.name).copied().unwrap_or(0) + 1;
+        let path = config.base.join(&module.path);
+        let version = Module::from_bytes(
+            &self.engine,
+            &module.name,
+            &path,
+            bytes,
+            module.config_json(&config.base)?,
+            generation,
+        )?;
+        self.generations.insert(module.name.clone(), generation);
+        Ok(version)
+    }
+}
+
+/// The JSON each module's `init` receives, by module name.
+fn config_jsons(config: &PipelineConfig) -> Result<HashMap<String, String>> {
+    config
+        .transforms
+        .iter()
+        .map(|m| Ok((m.name.clone(), m.config_json(&config.base)?)))
+        .collect()
+}
