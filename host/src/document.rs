@@ -54,6 +54,14 @@ const FLAG_NAMES: [&str; 32] = [
     "user_31",
 ];
 
+/// The bit of a flag name as documents spell it (`zone_enter`, `user_16`, …).
+pub fn flag_bit(name: &str) -> Option<u32> {
+    FLAG_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .map(|bit| 1 << bit)
+}
+
 /// A batch of encoded documents: one buffer, each document ending in `\n`.
 #[derive(Debug, Default)]
 pub struct Encoded {

@@ -16,6 +16,7 @@
 //! * [`reload`]: hot reload of module versions and of the pipeline config.
 //! * [`pipeline`]: the run loop; [`config`]: the TOML that describes it; [`summary`]: the
 //!   closing report.
+//! * [`testing`]: built modules under test (`waystream test` and a `cargo test` harness).
 //! * [`synth`]: the synthetic Geolife-format generator used by the demo and the tests.
 
 pub mod chain;
@@ -29,6 +30,7 @@ pub mod sinks;
 pub mod sources;
 pub mod summary;
 pub mod synth;
+pub mod testing;
 
 pub use config::PipelineConfig;
 pub use pipeline::Pipeline;

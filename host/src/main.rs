@@ -1,10 +1,11 @@
 //! The `waystream` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use waystream::testing::cases::{self, CaseOutcome};
 use waystream::{Pipeline, PipelineConfig, synth};
 
 /// Real-time GPS trajectory pipeline with user-defined WebAssembly transforms.
@@ -34,6 +35,18 @@ enum Command {
     },
     /// Generate synthetic Geolife-format trajectories (deterministic for a seed).
     Synth(synth::SynthConfig),
+    /// Run test cases (folders with case.toml, input, expected output) and compare.
+    Test {
+        /// Case folders, or folders to search for them.
+        #[arg(default_value = "transforms")]
+        paths: Vec<PathBuf>,
+        /// Where modules named without a path are: <DIR>/<name>.wasm.
+        #[arg(long, env = "WAYSTREAM_MODULES", default_value = "target/modules")]
+        modules: PathBuf,
+        /// Write the expected files from the actual output instead of comparing.
+        #[arg(long)]
+        update: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,6 +96,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Test {
+            paths,
+            modules,
+            update,
+        } => run_cases(&paths, &modules, update),
         Command::Synth(config) => {
             let report = synth::generate(&config)?;
             println!(
@@ -95,4 +113,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn run_cases(paths: &[PathBuf], modules: &Path, update: bool) -> Result<ExitCode> {
+    let cases = cases::find_cases(paths)?;
+    anyhow::ensure!(
+        !cases.is_empty(),
+        "no test cases ({}) under {paths:?}",
+        cases::CASE_FILE
+    );
+    let mut failed = 0;
+    for case in &cases {
+        match cases::run_case(case, modules, update) {
+            CaseOutcome::Passed => println!("ok       {}", case.display()),
+            CaseOutcome::Updated => println!("updated  {}", case.display()),
+            CaseOutcome::Failed(report) => {
+                failed += 1;
+                println!("FAILED   {}\n{report}", case.display());
+            }
+        }
+    }
+    println!(
+        "{} cases: {} passed or updated, {failed} failed",
+        cases.len(),
+        cases.len() - failed
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::chain::Chain;
-use crate::config::PipelineConfig;
+use crate::config::{ModuleConfig, PipelineConfig};
 use crate::dead_letter::DeadLetter;
 use crate::document::{DocumentEncoder, Encoded};
 use crate::engine::{Engine, Module, digest_of};
@@ -37,7 +37,12 @@ impl Pipeline {
     /// Loads every module (compiling and validating it), opens the source and the sinks.
     pub fn build(config: &PipelineConfig) -> Result<Self> {
         let engine = Engine::new(config.limits.clone())?;
-        let modules = load_modules(&engine, config)?;
+        let modules = load_modules(
+            &engine,
+            &config.transforms,
+            &config.base,
+            config.require_pinned_digests,
+        )?;
         Ok(Pipeline {
             engine: engine.clone(),
             config: config.clone(),
@@ -146,18 +151,31 @@ impl Pipeline {
     }
 }
 
-/// Compiles and validates the chain's modules, in order, as their first generation.
-pub fn load_modules(engine: &Arc<Engine>, config: &PipelineConfig) -> Result<Vec<Arc<Module>>> {
-    config
-        .transforms
+/// Compiles and validates a chain's modules, in order, as their first generation. Paths
+/// and config files are relative to `base`; with `require_pinned`, only versions listed in
+/// a module's `allowed_digests` load.
+pub fn load_modules(
+    engine: &Arc<Engine>,
+    modules: &[ModuleConfig],
+    base: &Path,
+    require_pinned: bool,
+) -> Result<Vec<Arc<Module>>> {
+    modules
         .iter()
         .map(|m| {
             let started = Instant::now();
-            let path = config.base.join(&m.path);
-            let bytes = std::fs::read(&path).with_context(|| format!("module {}: reading {}", m.name, path.display()))?;
-            m.check_pinned(&digest_of(&bytes), config.require_pinned_digests)?;
-            let module = Module::from_bytes(engine, &m.name, &path, &bytes, m.config_json(&config.base)?, 1)?;
-            tracing::info!(module = %m.name, digest = module.short_digest(), ms = started.elapsed().as_millis() as u64, "module loaded");
+            let path = base.join(&m.path);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("module {}: reading {}", m.name, path.display()))?;
+            m.check_pinned(&digest_of(&bytes), require_pinned)?;
+            let module =
+                Module::from_bytes(engine, &m.name, &path, &bytes, m.config_json(base)?, 1)?;
+            tracing::info!(
+                module = %m.name,
+                digest = module.short_digest(),
+                ms = started.elapsed().as_millis() as u64,
+                "module loaded"
+            );
             Ok(module)
         })
         .collect()

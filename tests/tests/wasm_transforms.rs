@@ -173,3 +173,29 @@ fn trajectories_keep_separate_state_across_batches() {
         assert!((doc["dist_m"].as_f64().unwrap() - 11.1195).abs() < 1e-3);
     }
 }
+
+#[test]
+fn the_harness_runs_a_built_module_from_cargo_test() {
+    let mut harness = waystream::testing::Harness::module(module("parse-plt"), "{}").unwrap();
+    let out = harness
+        .run_plt(
+            "000",
+            "t1",
+            "39.9,116.4,0,-777,39744.0,2008-10-23,02:53:04\r\nnot a point\r\n",
+        )
+        .unwrap();
+    assert_eq!(out.documents.len(), 1);
+    let doc: serde_json::Value = serde_json::from_str(&out.documents[0]).unwrap();
+    assert_eq!(doc["alt_m"], serde_json::Value::Null);
+    assert_eq!(doc["ts"], "2008-10-23T02:53:04Z");
+    assert_eq!(out.rejected.len(), 1);
+    assert_eq!(
+        (out.rejected[0].seq, out.rejected[0].line.as_str()),
+        (1, "not a point")
+    );
+    assert!(
+        out.rejected[0].cause.contains("fields"),
+        "{}",
+        out.rejected[0].cause
+    );
+}

@@ -1,0 +1,156 @@
+//! Testing transforms as built components, offline, with the production engine.
+//!
+//! A transform's logic is tested natively through the guest SDK; this module tests what
+//! ships: the `.wasm` file, loaded with the same linker, sandbox and limits as a running
+//! pipeline, fed PLT lines or points, with the output documents and the rejections as the
+//! result. [`Harness`] is the library form, for `cargo test` (add `waystream` as a
+//! dev-dependency); [`cases`] is what `waystream test` runs over case folders.
+//!
+//! ```no_run
+//! use waystream::testing::Harness;
+//!
+//! let mut harness = Harness::module("target/modules/parse-plt.wasm", "{}").unwrap();
+//! let out = harness.run_plt("000", "t1", "39.9,116.4,0,100,39744.0,2008-10-23,02:53:04\nnot a point\n").unwrap();
+//! assert_eq!(out.documents.len(), 1);
+//! assert_eq!(out.rejected[0].cause, "expected 7 comma-separated fields, found 1");
+//! ```
+
+pub mod cases;
+mod input;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::chain::Chain;
+use crate::config::ModuleConfig;
+use crate::dead_letter::DeadLetter;
+use crate::document::{DocumentEncoder, Encoded};
+use crate::engine::bindings::{Batch, Line, RawLines, Records, Trajectory};
+use crate::engine::{Engine, Limits};
+use crate::pipeline::load_modules;
+
+pub use input::points_from_documents;
+
+/// A chain of built modules, ready to take test input.
+pub struct Harness {
+    chain: Chain,
+    encoder: DocumentEncoder,
+}
+
+/// What a chain made of one input.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TestOutput {
+    /// Output documents, one JSON object per line as the sinks write them (no `\n`).
+    pub documents: Vec<String>,
+    /// Records rejected on the way, in the order the chain reported them.
+    pub rejected: Vec<Rejected>,
+}
+
+/// A rejected record, without what changes from build to build (digest, generation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// The module that refused it.
+    pub module: String,
+    /// Why.
+    pub cause: String,
+    /// Whether its whole batch failed.
+    pub batch_failed: bool,
+    pub user: String,
+    pub trajectory: String,
+    pub seq: u32,
+    /// The original input line (empty for point input).
+    pub line: String,
+}
+
+impl From<DeadLetter> for Rejected {
+    fn from(d: DeadLetter) -> Self {
+        Rejected {
+            module: d.module,
+            cause: d.cause,
+            batch_failed: d.batch_failed,
+            user: d.user,
+            trajectory: d.trajectory,
+            seq: d.seq,
+            line: d.line,
+        }
+    }
+}
+
+impl Harness {
+    /// A chain of `modules` (paths and config files relative to `base`) under `limits`.
+    pub fn chain(modules: &[ModuleConfig], base: &Path, limits: Limits) -> Result<Self> {
+        let engine = Engine::new(limits)?;
+        let loaded = load_modules(&engine, modules, base, false)?;
+        Ok(Harness {
+            chain: Chain::new(engine, loaded)?,
+            encoder: DocumentEncoder::default(),
+        })
+    }
+
+    /// One module, named after its file, with `config` (JSON) for its `init`.
+    pub fn module(path: impl AsRef<Path>, config: &str) -> Result<Self> {
+        let path = path.as_ref();
+        let name = path
+            .file_stem()
+            .context("module path names no file")?
+            .to_string_lossy();
+        let config: toml::Table =
+            serde_json::from_str(config).context("module config must be a JSON object")?;
+        let module = ModuleConfig {
+            name: name.into_owned(),
+            path: path.to_path_buf(),
+            config,
+            config_files: Default::default(),
+            allowed_digests: Vec::new(),
+        };
+        Self::chain(&[module], Path::new("."), Limits::default())
+    }
+
+    /// Runs the point lines of one trajectory (no header lines; LF or CRLF) as one batch.
+    pub fn run_plt(&mut self, user: &str, trajectory: &str, text: &str) -> Result<TestOutput> {
+        let mut raw = RawLines {
+            data: Vec::new(),
+            lines: Vec::new(),
+        };
+        for (seq, line) in text.lines().enumerate() {
+            raw.data
+                .extend_from_slice(line.trim_end_matches('\r').as_bytes());
+            raw.lines.push(Line {
+                end: u32::try_from(raw.data.len()).context("input too large for one batch")?,
+                trajectory: 0,
+                seq: u32::try_from(seq)?,
+            });
+        }
+        let trajectory = Trajectory {
+            user: user.into(),
+            id: trajectory.into(),
+        };
+        Ok(self.run(Batch {
+            trajectories: vec![trajectory],
+            zone_sets: Vec::new(),
+            records: Records::Lines(raw),
+        }))
+    }
+
+    /// Runs one batch (lines or points) through the chain.
+    pub fn run(&mut self, batch: Batch) -> TestOutput {
+        let mut dead = Vec::new();
+        let out = self.chain.run(batch, &mut dead);
+        let mut encoded = Encoded::default();
+        self.encoder.encode(
+            &out.batch.trajectories,
+            &out.zone_sets,
+            &out.points,
+            &mut encoded,
+        );
+        TestOutput {
+            documents: encoded
+                .iter()
+                .map(|d| String::from_utf8_lossy(d.strip_suffix(b"\n").unwrap_or(d)).into_owned())
+                .collect(),
+            rejected: dead.into_iter().map(Rejected::from).collect(),
+        }
+    }
+}
