@@ -119,6 +119,7 @@ fn run_and_compare(dir: &Path, modules: &Path, update: bool) -> Result<CaseOutco
                     .context_radius(1)
                     .header(&header.0, &header.1)
             )?;
+            field_differences(&diff, &mut report);
         }
     }
     Ok(if report.is_empty() {
@@ -126,6 +127,35 @@ fn run_and_compare(dir: &Path, modules: &Path, update: bool) -> Result<CaseOutco
     } else {
         CaseOutcome::Failed(report)
     })
+}
+
+/// Documents are long single lines, so a line diff alone hides what changed: pair the
+/// removed and added lines of each change and name the fields that differ.
+fn field_differences(diff: &similar::TextDiff<'_, '_, '_, str>, report: &mut String) {
+    use similar::ChangeTag;
+    for group in diff.grouped_ops(0) {
+        let changes: Vec<_> = group.iter().flat_map(|op| diff.iter_changes(op)).collect();
+        let removed = changes.iter().filter(|c| c.tag() == ChangeTag::Delete);
+        let added = changes.iter().filter(|c| c.tag() == ChangeTag::Insert);
+        for (old, new) in removed.zip(added) {
+            let parse = |line: &str| {
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line).ok()
+            };
+            let (Some(old), Some(new)) = (parse(old.value()), parse(new.value())) else {
+                continue;
+            };
+            let at = new
+                .get("seq")
+                .map(|s| format!("seq {s}"))
+                .unwrap_or_default();
+            for (key, value) in &new {
+                let before = old.get(key).unwrap_or(&serde_json::Value::Null);
+                if before != value {
+                    let _ = writeln!(report, "  {at}: {key}: expected {before}, actual {value}");
+                }
+            }
+        }
+    }
 }
 
 /// Runs the case's chain on its input.
