@@ -4,11 +4,13 @@
 //!   context: no files, no environment, no network) and the epoch ticker that enforces
 //!   per-call deadlines.
 //! * [`Module`] is one compiled, validated module version, identified by its sha256 digest.
-//!   Compiling costs tens of milliseconds, so it happens once per version, off the hot path.
+//!   Compiling costs tens to hundreds of milliseconds, so it happens once per version, off
+//!   the hot path, with unchanged functions taken from a shared compile cache.
 //! * [`Instance`] is a module version running in its own `Store`, reused for every batch.
 //!   A trap or a timeout makes it unusable; the chain replaces it with a fresh one.
 
 pub mod bindings;
+mod compile_cache;
 mod guest_log;
 mod instance;
 mod module;
@@ -67,6 +69,7 @@ impl Engine {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        config.enable_incremental_compilation(Arc::new(compile_cache::CompileCache::default()))?;
         let wasmtime = wasmtime::Engine::new(&config)?;
         let mut linker = Linker::new(&wasmtime);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
