@@ -122,6 +122,7 @@ impl Pipeline {
         let status = self.chain.reload_status();
         summary.swaps = status.swaps();
         summary.reload_failures = status.failures();
+        summary.peak_rss_bytes = crate::summary::peak_rss_bytes();
         Ok(summary)
     }
 

@@ -26,6 +26,8 @@ pub struct Summary {
     pub swaps: u64,
     /// Reloads refused or rolled back (the old version kept running).
     pub reload_failures: u64,
+    /// The process's peak resident set size, where the OS tells (Linux).
+    pub peak_rss_bytes: Option<u64>,
 }
 
 impl Summary {
@@ -58,6 +60,9 @@ impl fmt::Display for Summary {
             "  throughput     {:>12.0} points/s",
             self.records_per_second()
         )?;
+        if let Some(bytes) = self.peak_rss_bytes {
+            writeln!(f, "  peak RSS       {:>12.1} MB", bytes as f64 / 1e6)?;
+        }
         if self.swaps + self.reload_failures > 0 {
             writeln!(
                 f,
@@ -89,4 +94,18 @@ impl fmt::Display for Summary {
         }
         Ok(())
     }
+}
+
+/// Peak resident set size of this process (`VmHWM` in /proc/self/status), on Linux.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }

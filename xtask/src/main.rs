@@ -4,17 +4,20 @@
 //!   guests) and copies them to `target/modules/<name>.wasm`.
 //! * `demo`: builds everything, generates synthetic data into `demo/plt` and runs the
 //!   embedded default pipeline on it.
-//! * `test`: builds the components and runs the whole test suite.
+//! * `test`: builds the components and runs the whole test suite, then a smoke run of
+//!   `bench`.
+//! * `bench`: the measurements behind BENCHMARKS.md (see `bench.rs`).
 //!
 //! Every command does its own set-up (the `wasm32-wasip2` target), so each works on a fresh
 //! machine.
+
+mod bench;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-/// Components built by `build-transforms`: (package, file name in target/modules).
 /// (package, component name): built together, copied to `target/modules/<name>.wasm`.
 const COMPONENTS: [(&str, &str); 5] = [
     ("parse-plt", "parse-plt"),
@@ -38,8 +41,11 @@ fn main() -> Result<()> {
         Some("build-transforms") => build_transforms(&root),
         Some("demo") => demo(&root, &args[1..]),
         Some("test") => test(&root, &args[1..]),
+        Some("bench") => bench::bench(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <build-transforms | demo | test [cargo test args]>");
+            eprintln!(
+                "usage: cargo xtask <build-transforms | demo | test [cargo test args] | bench [--smoke] [--out FILE]>"
+            );
             bail!("unknown command {:?}", args.first());
         }
     }
@@ -52,11 +58,11 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn run(command: &mut Command) -> Result<()> {
+pub(crate) fn run(command: &mut Command) -> Result<()> {
     eprintln!("xtask: running {command:?}");
     let status = command
         .status()
@@ -88,7 +94,7 @@ fn ensure_wasm_target() -> Result<()> {
     }
 }
 
-fn build_transforms(root: &Path) -> Result<()> {
+pub(crate) fn build_transforms(root: &Path) -> Result<()> {
     ensure_wasm_target()?;
     let out_dir = root.join("target/modules");
     std::fs::create_dir_all(&out_dir)?;
@@ -169,5 +175,14 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             }
         }
     }
-    run(&mut test)
+    run(&mut test)?;
+    // The bench command must keep working; on tiny data its figures mean nothing.
+    bench::bench(
+        root,
+        &[
+            "--smoke".into(),
+            "--out".into(),
+            "target/bench-smoke.md".into(),
+        ],
+    )
 }

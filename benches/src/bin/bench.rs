@@ -1,0 +1,290 @@
+//! The in-process measurements of `cargo xtask bench`: each transform and the whole chain
+//! in Wasm (through the host's engine and chain) and natively (the same Rust logic as a
+//! library), geofence with 2,500 zones against 12, document encoding, and the hot-swap
+//! pause. Prints Markdown table rows; `cargo xtask bench` adds the end-to-end run, the
+//! machine and the data set, and writes BENCHMARKS.md.
+//!
+//! ```sh
+//! cargo run --release -p waystream-benches --bin bench -- --data DIR --zones Z12 --grid Z2500 --modules target/modules
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use waystream::chain::Chain;
+use waystream::document::{DocumentEncoder, Encoded};
+use waystream::engine::bindings as host;
+use waystream::engine::{Engine, Instance, Limits, Module};
+use waystream::reload::Outcome;
+use waystream_benches::*;
+use waystream_guest::{self as guest, Transform};
+
+#[derive(Parser)]
+struct Args {
+    /// Folder of PLT files.
+    #[arg(long)]
+    data: PathBuf,
+    /// The 12-zone GeoJSON.
+    #[arg(long)]
+    zones: PathBuf,
+    /// The 2,500-zone GeoJSON.
+    #[arg(long)]
+    grid: PathBuf,
+    /// Folder of the built components.
+    #[arg(long, default_value = "target/modules")]
+    modules: PathBuf,
+    /// Lines per batch.
+    #[arg(long, default_value_t = 1024)]
+    batch: usize,
+    /// Hot swaps to time.
+    #[arg(long, default_value_t = 20)]
+    swaps: usize,
+}
+
+/// One line of the table.
+struct Row {
+    what: &'static str,
+    records: usize,
+    wasm: Duration,
+    native: Option<Duration>,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let engine = Engine::new(Limits::default())?;
+    let load = |name: &str, config: String| -> Result<Arc<Module>> {
+        Module::load(
+            &engine,
+            name,
+            &args.modules.join(format!("{name}.wasm")),
+            config,
+        )
+    };
+    let zones12 = zones_config(&args.zones)?;
+    let zones2500 = zones_config(&args.grid)?;
+    let lines = read_batches(&args.data, args.batch)?;
+    let n: usize = lines.iter().map(host::Batch::len).sum();
+    let mut rows = Vec::new();
+
+    // Each module alone, fed what the module before it produced.
+    let (points, parse_wasm) = wasm_stage(&engine, load("parse-plt", "{}".into())?, &lines)?;
+    let (_, parse_native) = native_stage::<parse_plt::ParsePlt>("{}", &lines)?;
+    rows.push(Row {
+        what: "parse-plt",
+        records: n,
+        wasm: parse_wasm,
+        native: Some(parse_native),
+    });
+    let m: usize = points.iter().map(host::Batch::len).sum();
+    for (what, config) in [
+        ("geofence, 12 zones", &zones12),
+        ("geofence, 2,500 zones", &zones2500),
+    ] {
+        let (_, wasm) = wasm_stage(&engine, load("geofence", config.clone())?, &points)?;
+        let (_, native) = native_stage::<geofence::Geofence>(config, &points)?;
+        rows.push(Row {
+            what,
+            records: m,
+            wasm,
+            native: Some(native),
+        });
+    }
+    let (_, speed_wasm) = wasm_stage(&engine, load("speed", "{}".into())?, &points)?;
+    let (_, speed_native) = native_stage::<speed::Speed>("{}", &points)?;
+    rows.push(Row {
+        what: "speed",
+        records: m,
+        wasm: speed_wasm,
+        native: Some(speed_native),
+    });
+
+    // The whole chain: the host's chain (accounting checks included) against the three
+    // transforms called one after the other.
+    let modules = vec![
+        load("parse-plt", "{}".into())?,
+        load("geofence", zones12.clone())?,
+        load("speed", "{}".into())?,
+    ];
+    let mut chain = Chain::new(engine.clone(), modules)?;
+    let mut outputs = Vec::with_capacity(lines.len());
+    let mut chain_wasm = Duration::ZERO;
+    for batch in &lines {
+        let input = batch.clone();
+        let mut dead = Vec::new();
+        let (out, took) = timed(|| Ok(chain.run(input, &mut dead)))?;
+        chain_wasm += took;
+        outputs.push(out);
+    }
+    let chain_native = native_chain(&lines, &zones12)?;
+    rows.push(Row {
+        what: "chain parse-plt → geofence (12) → speed",
+        records: n,
+        wasm: chain_wasm,
+        native: Some(chain_native),
+    });
+
+    // Document encoding (what every sink does per point).
+    let mut encoder = DocumentEncoder::default();
+    let mut encoded = Encoded::default();
+    let (mut docs, mut bytes, mut encoding) = (0, 0, Duration::ZERO);
+    for out in &outputs {
+        let (_, took) = timed(|| {
+            encoder.encode(
+                &out.batch.trajectories,
+                &out.zone_sets,
+                &out.points,
+                &mut encoded,
+            );
+            Ok(())
+        })?;
+        encoding += took;
+        docs += encoded.len();
+        bytes += encoded.bytes.len();
+    }
+
+    println!("| measurement | records | Wasm records/s | native records/s | Wasm / native |");
+    println!("|---|---:|---:|---:|---:|");
+    for row in &rows {
+        let wasm = rate(row.records, row.wasm);
+        let native = row.native.map(|d| rate(row.records, d));
+        println!(
+            "| {} | {} | {:.0} | {} | {} |",
+            row.what,
+            row.records,
+            wasm,
+            native.map_or("-".into(), |v| format!("{v:.0}")),
+            native.map_or("-".into(), |v| format!("{:.2}", wasm / v)),
+        );
+    }
+    let ratio_2500 = rate(m, rows[2].wasm) / rate(m, rows[1].wasm);
+    println!();
+    println!("- geofence 2,500 zones / 12 zones (Wasm): {ratio_2500:.2}");
+    println!(
+        "- document encoding: {:.0} documents/s, {:.1} MB/s ({docs} documents, {:.1} MB)",
+        rate(docs, encoding),
+        bytes as f64 / 1e6 / encoding.as_secs_f64().max(1e-9),
+        bytes as f64 / 1e6
+    );
+    let (median, worst) = swap_pauses(&engine, &mut chain, &lines, &args, &zones12)?;
+    println!(
+        "- hot swap of geofence at a batch boundary (snapshot + instantiate + restore, state of {} trajectories): median {median:.2?}, worst {worst:.2?} over {} swaps",
+        lines
+            .iter()
+            .flat_map(|b| &b.trajectories)
+            .map(|t| (&t.user, &t.id))
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        args.swaps
+    );
+    Ok(())
+}
+
+/// One module alone over `inputs`; returns its outputs as the next module's inputs.
+fn wasm_stage(
+    engine: &Arc<Engine>,
+    module: Arc<Module>,
+    inputs: &[host::Batch],
+) -> Result<(Vec<host::Batch>, Duration)> {
+    let mut instance = Instance::new(engine, module)?;
+    let mut outputs = Vec::with_capacity(inputs.len());
+    let mut busy = Duration::ZERO;
+    for batch in inputs {
+        let (out, took) = timed(|| {
+            instance
+                .process(engine, batch)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        })?;
+        busy += took;
+        outputs.push(with_points(batch, out.points, out.zone_sets));
+    }
+    Ok((outputs, busy))
+}
+
+/// The same transform natively on the same batches (converted before the clock starts).
+fn native_stage<T: Transform>(config: &str, inputs: &[host::Batch]) -> Result<(usize, Duration)> {
+    let mut transform = T::init(config).map_err(anyhow::Error::msg)?;
+    let inputs: Vec<guest::Batch> = inputs.iter().map(to_guest).collect();
+    let mut busy = Duration::ZERO;
+    let mut points = 0;
+    for batch in inputs {
+        let (out, took) = timed(|| transform.process(batch).map_err(anyhow::Error::msg))?;
+        busy += took;
+        points += out.points.len();
+    }
+    Ok((points, busy))
+}
+
+/// parse-plt, geofence and speed called natively one after the other on every batch.
+fn native_chain(lines: &[host::Batch], zones: &str) -> Result<Duration> {
+    let mut parse = parse_plt::ParsePlt::init("{}").map_err(anyhow::Error::msg)?;
+    let mut fence = geofence::Geofence::init(zones).map_err(anyhow::Error::msg)?;
+    let mut speed = speed::Speed::init("{}").map_err(anyhow::Error::msg)?;
+    let inputs: Vec<guest::Batch> = lines.iter().map(to_guest).collect();
+    let mut busy = Duration::ZERO;
+    for batch in inputs {
+        let trajectories = batch.trajectories.clone();
+        let (_, took) = timed(|| {
+            let step = |trajectories: Vec<guest::Trajectory>, zone_sets, out: guest::Output| {
+                guest::Batch {
+                    trajectories,
+                    zone_sets,
+                    records: guest::Records::Points(out.points),
+                }
+            };
+            let parsed = parse.process(batch).map_err(anyhow::Error::msg)?;
+            let fenced = fence
+                .process(step(trajectories.clone(), Vec::new(), parsed))
+                .map_err(anyhow::Error::msg)?;
+            let zone_sets = fenced.zone_sets.clone().unwrap_or_default();
+            speed
+                .process(step(trajectories, zone_sets, fenced))
+                .map_err(anyhow::Error::msg)
+        })?;
+        busy += took;
+    }
+    Ok(busy)
+}
+
+/// Swaps geofence into `chain` between batches; returns the median and worst pause.
+fn swap_pauses(
+    engine: &Arc<Engine>,
+    chain: &mut Chain,
+    lines: &[host::Batch],
+    args: &Args,
+    zones: &str,
+) -> Result<(Duration, Duration)> {
+    let path = args.modules.join("geofence.wasm");
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    for (i, batch) in lines.iter().cycle().take(args.swaps).enumerate() {
+        let module = Module::from_bytes(
+            engine,
+            "geofence",
+            &path,
+            &bytes,
+            zones.to_string(),
+            i as u64 + 2,
+        )?;
+        chain.swap(module);
+        chain.run(batch.clone(), &mut Vec::new());
+    }
+    let mut pauses: Vec<Duration> = chain
+        .reload_status()
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.outcome {
+            Outcome::Activated { pause, .. } => Some(pause),
+            _ => None,
+        })
+        .collect();
+    anyhow::ensure!(
+        pauses.len() == args.swaps,
+        "{} of {} swaps activated",
+        pauses.len(),
+        args.swaps
+    );
+    pauses.sort();
+    Ok((pauses[pauses.len() / 2], pauses[pauses.len() - 1]))
+}

@@ -1,0 +1,131 @@
+//! Shared pieces of waystream's measurements: the same batches for the Wasm path (host
+//! types) and the native path (the transforms' own Rust types), and a clock.
+//!
+//! The native path runs each transform's `Transform` implementation directly, as a plain
+//! Rust library, on the same batches the host hands the components: the Wasm/native ratio
+//! is the cost of the sandbox and the boundary, nothing else.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use waystream::engine::bindings as host;
+use waystream::sources::{FilesSource, FilesSourceConfig, Source};
+use waystream_guest as guest;
+
+/// Every batch of raw lines under `folder` (PLT files, six header lines each).
+pub fn read_batches(folder: &Path, batch_size: usize) -> Result<Vec<host::Batch>> {
+    let config = FilesSourceConfig {
+        path: folder.to_path_buf(),
+        header_lines: 6,
+        extension: "plt".into(),
+    };
+    let mut source = FilesSource::open(&config, Path::new("."), batch_size)?;
+    let mut batches = Vec::new();
+    while let Some(batch) = source.next_batch()? {
+        batches.push(batch);
+    }
+    anyhow::ensure!(
+        !batches.is_empty(),
+        "no .plt lines under {}",
+        folder.display()
+    );
+    Ok(batches)
+}
+
+/// The same batch in the guest SDK's types, for the native path.
+pub fn to_guest(batch: &host::Batch) -> guest::Batch {
+    guest::Batch {
+        trajectories: batch
+            .trajectories
+            .iter()
+            .map(|t| guest::Trajectory {
+                user: t.user.clone(),
+                id: t.id.clone(),
+            })
+            .collect(),
+        zone_sets: batch.zone_sets.clone(),
+        records: match &batch.records {
+            host::Records::Lines(raw) => guest::Records::Lines(guest::RawLines {
+                data: raw.data.clone(),
+                lines: raw
+                    .lines
+                    .iter()
+                    .map(|l| guest::Line {
+                        end: l.end,
+                        trajectory: l.trajectory,
+                        seq: l.seq,
+                    })
+                    .collect(),
+            }),
+            host::Records::Points(points) => {
+                guest::Records::Points(points.iter().map(point_to_guest).collect())
+            }
+        },
+    }
+}
+
+fn point_to_guest(p: &host::Point) -> guest::Point {
+    guest::Point {
+        trajectory: p.trajectory,
+        seq: p.seq,
+        ts_ms: p.ts_ms,
+        lat: p.lat,
+        lon: p.lon,
+        alt_m: p.alt_m,
+        zones: p.zones,
+        dist_m: p.dist_m,
+        speed_mps: p.speed_mps,
+        heading_deg: p.heading_deg,
+        flags: p.flags,
+    }
+}
+
+/// A guest point as the host's type (the same fields).
+pub fn point_to_host(p: &guest::Point) -> host::Point {
+    host::Point {
+        trajectory: p.trajectory,
+        seq: p.seq,
+        ts_ms: p.ts_ms,
+        lat: p.lat,
+        lon: p.lon,
+        alt_m: p.alt_m,
+        zones: p.zones,
+        dist_m: p.dist_m,
+        speed_mps: p.speed_mps,
+        heading_deg: p.heading_deg,
+        flags: p.flags,
+    }
+}
+
+/// `batch` with its records replaced by `points` (the next module's input).
+pub fn with_points(
+    batch: &host::Batch,
+    points: Vec<host::Point>,
+    zone_sets: Option<Vec<Vec<String>>>,
+) -> host::Batch {
+    host::Batch {
+        trajectories: batch.trajectories.clone(),
+        zone_sets: zone_sets.unwrap_or_else(|| batch.zone_sets.clone()),
+        records: host::Records::Points(points),
+    }
+}
+
+/// Runs `f` and returns its result with the time it took.
+pub fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
+    let started = Instant::now();
+    let value = f()?;
+    Ok((value, started.elapsed()))
+}
+
+/// A GeoJSON file as the JSON config geofence's `init` takes.
+pub fn zones_config(path: &Path) -> Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(format!("{{\"zones\":{text}}}"))
+}
+
+/// Records per second.
+pub fn rate(records: usize, took: Duration) -> f64 {
+    records as f64 / took.as_secs_f64().max(1e-9)
+}

@@ -1,0 +1,236 @@
+//! `cargo xtask bench`: the measurements behind BENCHMARKS.md.
+//!
+//! Data: the Geolife bench set when `WAYSTREAM_BENCH_DATA` names `bench.tar.zst` (unpacked
+//! to a temporary folder, never into the repository), otherwise a synthetic set of similar
+//! size from `waystream synth`; the output says which. Then the in-process measurements
+//! (`benches/src/bin/bench.rs`) and an end-to-end `waystream run` (files → chain →
+//! NDJSON) with its throughput and peak RSS. `--smoke` runs everything on tiny data with
+//! debug builds (the test suite does that, so the command stays working); its figures
+//! mean nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{build_transforms, cargo, run};
+
+/// Options of `cargo xtask bench [--smoke] [--out FILE]`.
+struct Options {
+    smoke: bool,
+    out: PathBuf,
+}
+
+fn options(root: &Path, args: &[String]) -> Result<Options> {
+    let mut options = Options {
+        smoke: false,
+        out: root.join("BENCHMARKS.md"),
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--smoke" => options.smoke = true,
+            "--out" => options.out = args.next().context("--out needs a file")?.into(),
+            other => bail!("unknown bench option {other:?} (expected --smoke, --out FILE)"),
+        }
+    }
+    Ok(options)
+}
+
+pub fn bench(root: &Path, args: &[String]) -> Result<()> {
+    let options = options(root, args)?;
+    build_transforms(root)?;
+    let profile = if options.smoke { "debug" } else { "release" };
+    let mut build = cargo();
+    build.args([
+        "build",
+        "-p",
+        "waystream",
+        "-p",
+        "waystream-benches",
+        "--bins",
+    ]);
+    if !options.smoke {
+        build.arg("--release");
+    }
+    run(&mut build)?;
+    let bin = |name: &str| root.join("target").join(profile).join(name);
+    let work = root.join("target/bench-work");
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    std::fs::create_dir_all(&work)?;
+    let (data, data_label) = data_set(&bin("waystream"), &work, options.smoke)?;
+    let zones = root.join("../shared/data/zones/beijing.geojson");
+    let grid = root.join("../shared/data/zones/beijing-grid-2500.geojson");
+    for file in [&zones, &grid] {
+        anyhow::ensure!(
+            file.exists(),
+            "{} is missing (the bench zones live in ../shared)",
+            file.display()
+        );
+    }
+
+    let table = output(
+        Command::new(bin("bench"))
+            .arg("--data")
+            .arg(&data)
+            .arg("--zones")
+            .arg(&zones)
+            .arg("--grid")
+            .arg(&grid)
+            .arg("--modules")
+            .arg(root.join("target/modules"))
+            .args(["--swaps", if options.smoke { "3" } else { "20" }]),
+    )?;
+
+    let config = work.join("pipeline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\ntype = \"files\"\npath = {data:?}\n\
+             [[transforms]]\nname = \"parse-plt\"\npath = {p:?}\n\
+             [[transforms]]\nname = \"geofence\"\npath = {g:?}\nconfig_files = {{ zones = {zones:?} }}\n\
+             [[transforms]]\nname = \"speed\"\npath = {s:?}\n\
+             [sink]\ntype = \"ndjson\"\npath = {out:?}\n[dead_letter]\ntype = \"ndjson\"\npath = {dead:?}\n",
+            p = root.join("target/modules/parse-plt.wasm"),
+            g = root.join("target/modules/geofence.wasm"),
+            s = root.join("target/modules/speed.wasm"),
+            out = work.join("out/points.ndjson"),
+            dead = work.join("out/dead-letter.ndjson"),
+        ),
+    )?;
+    let summary = output(
+        Command::new(bin("waystream"))
+            .args(["run", "--quiet", "--no-reload", "--config"])
+            .arg(&config),
+    )?;
+    let field = |name: &str| {
+        summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .map(|l| l.trim_start()[name.len()..].trim().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let e2e = format!(
+        "- end to end, `waystream run` files → parse-plt → geofence (12 zones) → speed → NDJSON, one worker: \
+         {} points in {}, **{}**, peak RSS **{}**",
+        field("points in"),
+        field("wall time"),
+        field("throughput"),
+        field("peak RSS"),
+    );
+
+    let report = format!(
+        "# Benchmarks\n\n\
+         Written by `cargo xtask bench{}` on {}.\n\n\
+         - machine: {}\n- data set: {data_label}\n- builds: {profile}; components from `cargo xtask build-transforms`\n\
+         - Wasm figures are time inside the module calls, boundary included; native figures run the same\n  \
+         transform crates as plain Rust on the same batches (1,024 lines each).\n\n\
+         {table}{e2e}\n\n\
+         Targets (issue 6): Wasm chain ≥ 0.75 × native; end to end ≥ 1.5 M points/s on one core;\n\
+         2,500 zones ≥ 0.5 × the 12-zone throughput; steady RSS ≤ 100 MB.\n",
+        if options.smoke { " --smoke" } else { "" },
+        output(Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC"))?.trim(),
+        machine(),
+    );
+    std::fs::write(&options.out, &report)
+        .with_context(|| format!("writing {}", options.out.display()))?;
+    println!("{report}");
+    eprintln!("xtask: wrote {}", options.out.display());
+    Ok(())
+}
+
+/// The folder of PLT files to measure on, and how to name it in the report.
+fn data_set(waystream: &Path, work: &Path, smoke: bool) -> Result<(PathBuf, String)> {
+    let data = work.join("data");
+    std::fs::create_dir_all(&data)?;
+    if let Some(archive) = std::env::var_os("WAYSTREAM_BENCH_DATA").filter(|_| !smoke) {
+        eprintln!(
+            "xtask: unpacking {} into {}",
+            archive.to_string_lossy(),
+            data.display()
+        );
+        run(Command::new("tar")
+            .arg("--zstd")
+            .arg("-xf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&data))?;
+        let name = Path::new(&archive)
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        return Ok((
+            data,
+            format!(
+                "Geolife bench set `{name}` (WAYSTREAM_BENCH_DATA), unpacked to a temporary folder"
+            ),
+        ));
+    }
+    let (users, trajectories, points) = if smoke {
+        ("2", "2", "300")
+    } else {
+        ("20", "60", "2400")
+    };
+    run(Command::new(waystream)
+        .args(["synth", "--out"])
+        .arg(&data)
+        .args([
+            "--users",
+            users,
+            "--trajectories",
+            trajectories,
+            "--points",
+            points,
+            "--seed",
+            "7",
+        ]))?;
+    let label = format!(
+        "synthetic, `waystream synth --users {users} --trajectories {trajectories} --points {points} --seed 7` \
+         (WAYSTREAM_BENCH_DATA unset{})",
+        if smoke { "; --smoke" } else { "" }
+    );
+    eprintln!("xtask: measuring on {label}");
+    Ok((data, label))
+}
+
+/// CPU model, cores and memory, from /proc.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    format!(
+        "{model}, {cores} cores, {:.0} GiB RAM",
+        mem_kib as f64 / (1u64 << 20) as f64
+    )
+}
+
+/// Runs `command`, returning its standard output; fails with its standard error.
+fn output(command: &mut Command) -> Result<String> {
+    eprintln!("xtask: running {command:?}");
+    let out = command
+        .output()
+        .with_context(|| format!("starting {command:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{command:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
