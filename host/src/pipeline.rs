@@ -5,13 +5,13 @@
 //! applies what hot reload validated (see [`crate::reload`]).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::chain::Chain;
+use crate::chain::{Chain, ChainOutput};
 use crate::config::{ModuleConfig, PipelineConfig};
 use crate::dead_letter::DeadLetter;
 use crate::document::{DocumentEncoder, Encoded};
@@ -89,30 +89,52 @@ impl Pipeline {
     pub fn run(mut self) -> Result<Summary> {
         let started = Instant::now();
         let progress = self.progress_bar();
-        let mut encoder = DocumentEncoder::default();
-        let mut encoded = Encoded::default();
-        let mut dead: Vec<DeadLetter> = Vec::new();
         let mut summary = Summary::default();
-        while let Some(batch) = self.source.next_batch()? {
-            self.apply_reloads();
-            summary.records_in += batch.len() as u64;
-            dead.clear();
-            let out = self.chain.run(batch, &mut dead);
-            encoder.encode(
-                &out.batch.trajectories,
-                &out.zone_sets,
-                &out.points,
-                &mut encoded,
-            );
-            self.sink.write(&encoded).context("sink")?;
-            self.dead_letter.write(&dead).context("dead-letter sink")?;
-            summary.documents_out += encoded.len() as u64;
-            summary.dead_letters += dead.len() as u64;
-            progress.set_position(self.source.bytes_read());
-        }
-        self.sink.flush().context("sink")?;
-        self.dead_letter.flush().context("dead-letter sink")?;
+        // Encoding and writing run on their own thread, one batch behind the chain, so
+        // the Wasm work and the output overlap; the bounded queue is the back-pressure.
+        let (outputs, queue) = mpsc::sync_channel::<(ChainOutput, Vec<DeadLetter>)>(OUTPUT_QUEUE);
+        let Pipeline {
+            source,
+            chain,
+            sink,
+            dead_letter,
+            reloader,
+            ..
+        } = &mut self;
+        let (records_in, (documents_out, dead_letters)) =
+            std::thread::scope(|scope| -> Result<_> {
+                let writer = std::thread::Builder::new()
+                    .name("waystream-output".into())
+                    .spawn_scoped(scope, move || {
+                        write_outputs(queue, sink.as_mut(), dead_letter.as_mut())
+                    })?;
+                let mut records_in = 0u64;
+                let read = (|| -> Result<()> {
+                    while let Some(batch) = source.next_batch()? {
+                        if let Some(reloader) = reloader {
+                            apply_reloads(reloader, chain);
+                        }
+                        records_in += batch.len() as u64;
+                        let mut dead = Vec::new();
+                        let out = chain.run(batch, &mut dead);
+                        if outputs.send((out, dead)).is_err() {
+                            break; // the writer failed; its error is reported below
+                        }
+                        progress.set_position(source.bytes_read());
+                    }
+                    Ok(())
+                })();
+                drop(outputs);
+                let written = writer
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the output thread panicked"))??;
+                read?;
+                Ok((records_in, written))
+            })?;
         progress.finish_and_clear();
+        summary.records_in = records_in;
+        summary.documents_out = documents_out;
+        summary.dead_letters = dead_letters;
         summary.wall = started.elapsed();
         summary.modules = self
             .chain
@@ -126,19 +148,6 @@ impl Pipeline {
         Ok(summary)
     }
 
-    /// Hands every validated update waiting from the reload thread to the chain.
-    fn apply_reloads(&mut self) {
-        let Some(reloader) = &self.reloader else {
-            return;
-        };
-        while let Some(update) = reloader.try_next() {
-            match update {
-                Update::Module(module) => self.chain.swap(module),
-                Update::Chain(entries) => self.chain.reconfigure(entries),
-            }
-        }
-    }
-
     fn progress_bar(&self) -> ProgressBar {
         let Some(total) = self.source.total_bytes().filter(|_| self.show_progress) else {
             return ProgressBar::hidden();
@@ -150,6 +159,46 @@ impl Pipeline {
         );
         bar
     }
+}
+
+/// Batches waiting for the output thread, at most.
+const OUTPUT_QUEUE: usize = 4;
+
+/// Hands every validated update waiting from the reload thread to the chain.
+fn apply_reloads(reloader: &Reloader, chain: &mut Chain) {
+    while let Some(update) = reloader.try_next() {
+        match update {
+            Update::Module(module) => chain.swap(module),
+            Update::Chain(entries) => chain.reconfigure(entries),
+        }
+    }
+}
+
+/// The output thread: encodes each batch's points, writes documents and dead letters in
+/// batch order, flushes at the end. Returns (documents, dead letters) written.
+fn write_outputs(
+    queue: mpsc::Receiver<(ChainOutput, Vec<DeadLetter>)>,
+    sink: &mut dyn Sink,
+    dead_letter: &mut dyn DeadLetterSink,
+) -> Result<(u64, u64)> {
+    let mut encoder = DocumentEncoder::default();
+    let mut encoded = Encoded::default();
+    let (mut documents, mut letters) = (0, 0);
+    for (out, dead) in queue {
+        encoder.encode(
+            &out.batch.trajectories,
+            &out.zone_sets,
+            &out.points,
+            &mut encoded,
+        );
+        sink.write(&encoded).context("sink")?;
+        dead_letter.write(&dead).context("dead-letter sink")?;
+        documents += encoded.len() as u64;
+        letters += dead.len() as u64;
+    }
+    sink.flush().context("sink")?;
+    dead_letter.flush().context("dead-letter sink")?;
+    Ok((documents, letters))
 }
 
 /// Compiles and validates a chain's modules, in order, as their first generation. Paths

@@ -93,3 +93,47 @@ fn geolife_small_is_accounted_for() {
     );
     assert!(points > 0);
 }
+
+#[test]
+fn a_failing_sink_stops_the_run_with_its_error() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full on this system");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    generate(&SynthConfig {
+        out: dir.path().join("in"),
+        users: 1,
+        trajectories: 2,
+        points: 3000,
+        corrupt: 0.0,
+        seed: 5,
+    })
+    .unwrap();
+    let text = pipeline_config_text(
+        &dir.path().join("in"),
+        &dir.path().join("out"),
+        &Stage::standard_chain(),
+        "",
+    )
+    .replace(
+        &format!(
+            "{:?}",
+            dir.path().join("out/points.ndjson").display().to_string()
+        ),
+        "\"/dev/full\"",
+    );
+    let config = waystream::PipelineConfig::parse(&text, Path::new(".")).unwrap();
+    let Err(err) = waystream::Pipeline::build(&config)
+        .unwrap()
+        .show_progress(false)
+        .run()
+    else {
+        panic!("writing to /dev/full succeeded");
+    };
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("sink") && message.contains("/dev/full"),
+        "{message}"
+    );
+}

@@ -113,7 +113,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
             .unwrap_or_else(|| "?".into())
     };
     let e2e = format!(
-        "- end to end, `waystream run` files → parse-plt → geofence (12 zones) → speed → NDJSON, one worker: \
+        "- end to end, `waystream run` files → parse-plt → geofence (12 zones) → speed → NDJSON, the chain on one thread and encoding + writing on a second: \
          {} points in {}, **{}**, peak RSS **{}**",
         field("points in"),
         field("wall time"),
