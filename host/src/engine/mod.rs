@@ -70,6 +70,10 @@ impl Engine {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.enable_incremental_compilation(Arc::new(compile_cache::CompileCache::default()))?;
+        if std::env::var_os("WAYSTREAM_PERFMAP").is_some() {
+            // Names the guests' compiled functions for `perf report` (/tmp/perf-<pid>.map).
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let wasmtime = wasmtime::Engine::new(&config)?;
         let mut linker = Linker::new(&wasmtime);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
