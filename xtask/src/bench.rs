@@ -1,8 +1,8 @@
 //! `cargo xtask bench`: the measurements behind BENCHMARKS.md.
 //!
 //! Data: the Geolife bench set when `WAYSTREAM_BENCH_DATA` names `bench.tar.zst` (unpacked
-//! to a temporary folder, never into the repository), otherwise a synthetic set of similar
-//! size from `waystream synth`; the output says which. Then the in-process measurements
+//! under target/bench-work and removed afterwards, never into the repository), otherwise a
+//! synthetic set of similar size from `waystream synth`; the output says which. Then the in-process measurements
 //! (`benches/src/bin/bench.rs`) and an end-to-end `waystream run` (files → chain →
 //! NDJSON) with its throughput and peak RSS. `--smoke` runs everything on tiny data with
 //! debug builds (the test suite does that, so the command stays working); its figures
@@ -138,6 +138,8 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         .with_context(|| format!("writing {}", options.out.display()))?;
     println!("{report}");
     eprintln!("xtask: wrote {}", options.out.display());
+    // The unpacked data set (Geolife's licence forbids redistribution) does not stay around.
+    std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     Ok(())
 }
 
@@ -165,7 +167,7 @@ fn data_set(waystream: &Path, work: &Path, smoke: bool) -> Result<(PathBuf, Stri
         return Ok((
             data,
             format!(
-                "Geolife bench set `{name}` (WAYSTREAM_BENCH_DATA), unpacked to a temporary folder"
+                "Geolife bench set `{name}` (WAYSTREAM_BENCH_DATA), unpacked under target/bench-work, removed afterwards"
             ),
         ));
     }
