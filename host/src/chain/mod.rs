@@ -62,6 +62,7 @@ impl Stage {
         ActiveVersion {
             digest: self.module.digest.clone(),
             generation: self.module.generation,
+            config: self.module.config.clone(),
         }
     }
 }

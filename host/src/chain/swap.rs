@@ -45,6 +45,12 @@ impl Chain {
                 .record(&module.name, Some(&module.digest), Outcome::Refused(reason));
             return;
         };
+        let running = &self.stages[index].module;
+        if running.digest == module.digest && running.config == module.config {
+            // The file went back to the version that runs (say, after a rollback).
+            tracing::debug!(module = %module.name, "the new version is the running one: nothing to swap");
+            return;
+        }
         let fresh = match Instance::new(&self.engine, module.clone()) {
             Ok(fresh) => fresh,
             Err(e) => {
@@ -57,12 +63,24 @@ impl Chain {
             }
         };
         let stage = &mut self.stages[index];
-        let instance = hand_over(&self.engine, &mut stage.instance, fresh, &module);
+        let instance = match hand_over(&self.engine, &mut stage.instance, fresh, &module) {
+            Ok(instance) => instance,
+            Err(trap) => {
+                // There is no state to hand over and no intact version to roll back to.
+                let reason = format!(
+                    "the running version trapped taking its snapshot ({trap}); it restarts fresh"
+                );
+                self.status
+                    .record(&module.name, Some(&module.digest), Outcome::Refused(reason));
+                return;
+            }
+        };
         let previous = Previous {
             module: std::mem::replace(&mut stage.module, module),
             instance: std::mem::replace(&mut stage.instance, instance),
         };
-        stage.previous = Some(previous);
+        // Two swaps before a batch: keep the version that last ran, not the one in between.
+        stage.previous.get_or_insert(previous);
         self.activated(index, started);
     }
 
@@ -106,18 +124,34 @@ impl Chain {
             match plan {
                 Planned::Keep(name) => self.stages.extend(old.remove(&name)),
                 Planned::Load(module, fresh) => {
-                    let (mut old_instance, stats) = match old.remove(&module.name) {
-                        Some(stage) => (stage.instance, stage.stats),
-                        None => (None, StageStats::default()),
+                    let stage = match old.remove(&module.name) {
+                        // A new version of a running module: state handed over, probation.
+                        Some(mut stage) => {
+                            let instance = hand_over(&self.engine, &mut stage.instance, fresh, &module)
+                                .unwrap_or_else(|trap| {
+                                    tracing::warn!(module = %module.name, "the running version trapped taking its snapshot ({trap}); the new one starts fresh");
+                                    None
+                                });
+                            let previous = stage.previous.take().unwrap_or(Previous {
+                                module: stage.module,
+                                instance: stage.instance,
+                            });
+                            Stage {
+                                module,
+                                instance,
+                                stats: stage.stats,
+                                previous: Some(previous),
+                            }
+                        }
+                        None => Stage {
+                            module,
+                            instance: Some(fresh),
+                            stats: StageStats::default(),
+                            previous: None,
+                        },
                     };
-                    let instance = hand_over(&self.engine, &mut old_instance, fresh, &module);
                     loaded.push(self.stages.len());
-                    self.stages.push(Stage {
-                        module,
-                        instance,
-                        stats,
-                        previous: None,
-                    });
+                    self.stages.push(stage);
                 }
             }
         }
@@ -163,30 +197,28 @@ impl Chain {
 
 /// Moves the state of `old` (if any) into `fresh`, a new instance of `module`. Returns the
 /// instance to run: `fresh`, or `None` (re-created on first use) if `restore` trapped. If
-/// the snapshot trapped, `old` is unusable and becomes `None` too.
+/// the old instance traps taking its snapshot, it is unusable: `old` becomes `None` and the
+/// trap is the error.
 fn hand_over(
     engine: &Arc<Engine>,
     old: &mut Option<Instance>,
     mut fresh: Instance,
     module: &Module,
-) -> Option<Instance> {
+) -> Result<Option<Instance>, String> {
     let Some(old_instance) = old else {
-        return Some(fresh);
+        return Ok(Some(fresh));
     };
     let state = match old_instance.snapshot(engine) {
         Ok(state) => state,
         Err(e) => {
-            if matches!(e, CallError::Trap(_)) {
-                *old = None;
-            }
-            tracing::warn!(module = %module.name, generation = module.generation, "the old version's snapshot failed ({e}); the new version starts fresh");
-            return Some(fresh);
+            *old = None;
+            return Err(e.to_string());
         }
     };
     if state.is_empty() {
-        return Some(fresh);
+        return Ok(Some(fresh));
     }
-    match fresh.restore(engine, &state) {
+    Ok(match fresh.restore(engine, &state) {
         Ok(()) => Some(fresh),
         Err(CallError::Refused(reason)) => {
             tracing::info!(module = %module.name, generation = module.generation, "restore refused the old version's state; the new version starts fresh: {reason}");
@@ -196,5 +228,5 @@ fn hand_over(
             tracing::warn!(module = %module.name, generation = module.generation, "restore trapped; the new version starts fresh: {reason}");
             None
         }
-    }
+    })
 }

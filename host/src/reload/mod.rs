@@ -82,7 +82,11 @@ impl Reloader {
         let (mut watcher, control) = FileWatcher::new()?;
         let (updates_tx, updates) = mpsc::channel();
         let thread = ReloadThread {
-            config_jsons: config_jsons(&config)?,
+            sent: config
+                .transforms
+                .iter()
+                .filter_map(|m| Some((m.name.clone(), status.active(&m.name)?.digest)))
+                .collect(),
             generations: config
                 .transforms
                 .iter()
@@ -151,8 +155,9 @@ struct ReloadThread {
     engine: Arc<Engine>,
     config: PipelineConfig,
     config_path: Option<PathBuf>,
-    /// The JSON each module's `init` got, to tell a config change from none.
-    config_jsons: HashMap<String, String>,
+    /// The digest of the version last sent (or first loaded) per module name: a file event
+    /// for that same content is not a new version.
+    sent: HashMap<String, String>,
     /// The last generation given out per module name.
     generations: HashMap<String, u64>,
     status: Arc<ReloadStatus>,
@@ -209,6 +214,8 @@ impl ReloadThread {
         for module in changed {
             match self.load_if_changed(&module, &self.config.clone()) {
                 Ok(Some(version)) => {
+                    self.sent
+                        .insert(module.name.clone(), version.digest.clone());
                     let _ = self.updates.send(Update::Module(version));
                 }
                 Ok(None) => {
@@ -231,7 +238,7 @@ impl ReloadThread {
         // Generations handed out while planning are taken back if the plan fails.
         let generations_before = self.generations.clone();
         match self.plan_chain(&path) {
-            Ok((config, entries, jsons)) => {
+            Ok((config, entries)) => {
                 for (what, changed) in [
                     ("[source]", config.source != self.config.source),
                     ("[sink]", config.sink != self.config.sink),
@@ -249,7 +256,12 @@ impl ReloadThread {
                     }
                 }
                 self.config = config;
-                self.config_jsons = jsons;
+                for entry in &entries {
+                    if let ChainEntry::Load(version) = entry {
+                        self.sent
+                            .insert(version.name.clone(), version.digest.clone());
+                    }
+                }
                 if let Err(e) = watcher.watch_files(&self.watched_files()) {
                     tracing::warn!("config reload: {e:#}");
                 }
@@ -263,35 +275,34 @@ impl ReloadThread {
         }
     }
 
-    /// The new config and its chain: running stages kept where file and config are the
-    /// same, new versions loaded and validated otherwise.
-    #[allow(clippy::type_complexity)]
-    fn plan_chain(
-        &mut self,
-        path: &Path,
-    ) -> Result<(PipelineConfig, Vec<ChainEntry>, HashMap<String, String>)> {
+    /// The new config and its chain: a running stage is kept where the chain runs exactly
+    /// this file's version with this config, a new version is loaded and validated otherwise.
+    /// (Deciding by what the chain runs, not by what was sent, can only cost a redundant
+    /// swap, never leave a stale version running.)
+    fn plan_chain(&mut self, path: &Path) -> Result<(PipelineConfig, Vec<ChainEntry>)> {
         let config = PipelineConfig::load(path)?;
-        let jsons = config_jsons(&config)?;
         let mut entries = Vec::new();
         for module in &config.transforms {
-            // Pinning applies to the versions kept running too, in case it was just turned on.
             let bytes = std::fs::read(config.base.join(&module.path)).with_context(|| {
                 format!("module {}: reading {}", module.name, module.path.display())
             })?;
-            module.check_pinned(&digest_of(&bytes), config.require_pinned_digests)?;
-            let same_config = self.config_jsons.get(&module.name) == jsons.get(&module.name);
-            let loaded = self.load_if_changed(module, &config).map_err(|(_, e)| e)?;
-            entries.push(match loaded {
-                None if same_config => ChainEntry::Keep(module.name.clone()),
-                None => ChainEntry::Load(self.load(module, &config, &bytes)?),
-                Some(version) => ChainEntry::Load(version),
+            let digest = digest_of(&bytes);
+            // Pinning applies to the versions kept running too, in case it was just turned on.
+            module.check_pinned(&digest, config.require_pinned_digests)?;
+            let json = module.config_json(&config.base)?;
+            let running = self.status.active(&module.name);
+            entries.push(match running {
+                Some(a) if a.digest == digest && a.config == json => {
+                    ChainEntry::Keep(module.name.clone())
+                }
+                _ => ChainEntry::Load(self.load(module, &config, &bytes)?),
             });
         }
-        Ok((config, entries, jsons))
+        Ok((config, entries))
     }
 
-    /// Loads `module` unless the version running under its name has the same digest.
-    /// On failure, returns the digest (when the file could be read) with the error.
+    /// Loads `module` unless it is the version last sent for its name (or running from the
+    /// start). On failure, returns the digest (when the file could be read) with the error.
     fn load_if_changed(
         &mut self,
         module: &ModuleConfig,
@@ -302,11 +313,7 @@ impl ReloadThread {
             .with_context(|| format!("module {}: reading {}", module.name, path.display()))
             .map_err(|e| (None, e))?;
         let digest = digest_of(&bytes);
-        if self
-            .status
-            .active(&module.name)
-            .is_some_and(|a| a.digest == digest)
-        {
+        if self.sent.get(&module.name) == Some(&digest) {
             return Ok(None);
         }
         self.load(module, config, &bytes)
@@ -335,13 +342,4 @@ impl ReloadThread {
         self.generations.insert(module.name.clone(), generation);
         Ok(version)
     }
-}
-
-/// The JSON each module's `init` receives, by module name.
-fn config_jsons(config: &PipelineConfig) -> Result<HashMap<String, String>> {
-    config
-        .transforms
-        .iter()
-        .map(|m| Ok((m.name.clone(), m.config_json(&config.base)?)))
-        .collect()
 }

@@ -29,6 +29,8 @@ pub struct ActiveVersion {
     pub digest: String,
     /// Counts the versions loaded under this name, from 1.
     pub generation: u64,
+    /// The config (JSON) its `init` was given.
+    pub config: String,
 }
 
 /// One reload outcome.

@@ -4,9 +4,11 @@
 //! (many data events, then close-after-write), written elsewhere and renamed in, or
 //! deleted and created afresh. Watching the file itself loses track of it after a rename,
 //! so the watcher watches the *folders* the files live in and filters by name. A file is
-//! reported once it has been quiet for [`QUIET`] after an event that can complete a write
-//! (close-after-write, rename into place, create); plain data events only push that
-//! moment back, so a half-written file is not reported while it is still being written.
+//! reported once it has been quiet for [`QUIET`] after an event that completes a write
+//! (close-after-write, rename into place, or a create with no data written after it, as a
+//! hard link makes); data events mean a write is under way, so a half-written file is not
+//! reported while it is still being written. A writer that closes a half-written file is
+//! caught by validation (the file does not compile) and reported again when it is done.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -128,8 +130,14 @@ impl FileWatcher {
                     RenameMode::To | RenameMode::Both | RenameMode::Any
                 ))
         );
-        let touches = completes || matches!(event.kind, EventKind::Modify(_));
-        if !touches {
+        // Data written after a create (a file written in place of a deleted one) means the
+        // write is under way again: wait for its close. A create alone (a hard link, as
+        // cargo makes) completes.
+        let writes = matches!(
+            event.kind,
+            EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any)
+        );
+        if !completes && !writes {
             return;
         }
         for path in event.paths {
@@ -141,7 +149,7 @@ impl FileWatcher {
                 complete: false,
             });
             entry.last_event = Instant::now();
-            entry.complete |= completes;
+            entry.complete = completes || (entry.complete && !writes);
         }
     }
 

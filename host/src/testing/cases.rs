@@ -106,8 +106,13 @@ fn run_and_compare(dir: &Path, modules: &Path, update: bool) -> Result<CaseOutco
     for (name, actual) in &files {
         let expected = match std::fs::read_to_string(dir.join(name)) {
             Ok(text) => text,
-            Err(_) if *name == "rejected.ndjson" => String::new(),
-            Err(_) => anyhow::bail!("{name} is missing (write it with --update)"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && *name == "rejected.ndjson" => {
+                String::new()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                anyhow::bail!("{name} is missing (write it with --update)")
+            }
+            Err(e) => return Err(anyhow::Error::from(e).context(format!("reading {name}"))),
         };
         if expected != *actual {
             let diff = similar::TextDiff::from_lines(&expected, actual);
