@@ -159,3 +159,16 @@ pub fn read_ndjson(path: &Path) -> Vec<Value> {
         })
         .collect()
 }
+
+/// `component` with a custom section holding `n` appended: another build (another file,
+/// another digest) with the same behaviour, for hot-reload tests and swap measurements.
+pub fn component_variant(component: &[u8], n: u64) -> Vec<u8> {
+    let name = b"waystream-test-variant";
+    let mut out = component.to_vec();
+    out.push(0); // custom section id
+    out.push((1 + name.len() + 8) as u8); // section size (one LEB128 byte)
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(&n.to_le_bytes());
+    out
+}

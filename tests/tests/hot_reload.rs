@@ -54,18 +54,6 @@ fn install(way: Way, path: &Path, bytes: &[u8]) -> Instant {
     Instant::now()
 }
 
-/// `component` with a custom section appended: another build, same behaviour.
-fn variant(component: &[u8], n: u64) -> Vec<u8> {
-    let name = b"waystream-test-variant";
-    let mut out = component.to_vec();
-    out.push(0); // custom section id
-    out.push((1 + name.len() + 8) as u8); // section size (one LEB128 byte)
-    out.push(name.len() as u8);
-    out.extend_from_slice(name);
-    out.extend_from_slice(&n.to_le_bytes());
-    out
-}
-
 /// A running pipeline over a [`StreamSource`], with its modules in a folder of their own
 /// and its config in a file, both watched.
 struct Running {
@@ -205,7 +193,7 @@ fn swaps_under_load_lose_nothing_and_keep_state() {
     for i in 0..24u64 {
         let name = if i % 2 == 0 { "geofence" } else { "speed" };
         let way = ways[(i / 2) as usize % 3];
-        let bytes = variant(&originals[name], i);
+        let bytes = component_variant(&originals[name], i);
         let digest = digest_of(&bytes);
         let seen = running.status.events().len();
         let written = install(way, &running.module_path(name), &bytes);
@@ -308,7 +296,7 @@ fn broken_versions_are_refused_and_the_old_one_keeps_running() {
     let cases: [(&str, Vec<u8>, &str); 3] = [
         (
             "half-written file",
-            variant(&geofence, 1)[..geofence.len() / 2].to_vec(),
+            component_variant(&geofence, 1)[..geofence.len() / 2].to_vec(),
             "does not compile",
         ),
         (
@@ -385,7 +373,7 @@ fn broken_versions_are_refused_and_the_old_one_keeps_running() {
     running.write_config(&text);
     running.wait_event(seen, |e| e.outcome == Outcome::ConfigApplied);
     let seen = running.status.events().len();
-    let unpinned = variant(&geofence, 2);
+    let unpinned = component_variant(&geofence, 2);
     install(Way::RenameIn, &path, &unpinned);
     let event = running.wait_event(seen, |e| e.digest.as_deref() == Some(&digest_of(&unpinned)));
     assert!(

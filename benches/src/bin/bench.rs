@@ -280,11 +280,13 @@ fn swap_pauses(
     let path = args.modules.join("geofence.wasm");
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     for (i, batch) in lines.iter().cycle().take(args.swaps).enumerate() {
+        // Another build each time: a swap to the running version is a no-op.
+        let build = waystream_tests::component_variant(&bytes, i as u64);
         let module = Module::from_bytes(
             engine,
             "geofence",
             &path,
-            &bytes,
+            &build,
             zones.to_string(),
             i as u64 + 2,
         )?;
