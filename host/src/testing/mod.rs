@@ -21,7 +21,6 @@ mod input;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 
 use crate::chain::Chain;
 use crate::config::ModuleConfig;
@@ -44,38 +43,8 @@ pub struct Harness {
 pub struct TestOutput {
     /// Output documents, one JSON object per line as the sinks write them (no `\n`).
     pub documents: Vec<String>,
-    /// Records rejected on the way, in the order the chain reported them.
-    pub rejected: Vec<Rejected>,
-}
-
-/// A rejected record, without what changes from build to build (digest, generation).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Rejected {
-    /// The module that refused it.
-    pub module: String,
-    /// Why.
-    pub cause: String,
-    /// Whether its whole batch failed.
-    pub batch_failed: bool,
-    pub user: String,
-    pub trajectory: String,
-    pub seq: u32,
-    /// The original input line (empty for point input).
-    pub line: String,
-}
-
-impl From<DeadLetter> for Rejected {
-    fn from(d: DeadLetter) -> Self {
-        Rejected {
-            module: d.module,
-            cause: d.cause,
-            batch_failed: d.batch_failed,
-            user: d.user,
-            trajectory: d.trajectory,
-            seq: d.seq,
-            line: d.line,
-        }
-    }
+    /// Records rejected on the way, as dead letters, in the order the chain reported them.
+    pub rejected: Vec<DeadLetter>,
 }
 
 impl Harness {
@@ -150,7 +119,7 @@ impl Harness {
                 .iter()
                 .map(|d| String::from_utf8_lossy(d.strip_suffix(b"\n").unwrap_or(d)).into_owned())
                 .collect(),
-            rejected: dead.into_iter().map(Rejected::from).collect(),
+            rejected: dead,
         }
     }
 }
