@@ -221,14 +221,47 @@ pub fn format_iso8601(ts_ms: i64, buf: &mut [u8; 32]) -> usize {
     let millis = ts_ms.rem_euclid(1000);
     let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
-    let mut w = &mut buf[..];
+    if !(0..=9999).contains(&year) {
+        return format_iso8601_slow(year, month, day, sod, millis, buf);
+    }
+    // Runs once per output document: plain digit writes, no formatting machinery.
+    let mut len = 0;
+    let mut put = |value: i64, digits: u32, after: u8| {
+        for i in (0..digits).rev() {
+            buf[len] = b'0' + (value / 10_i64.pow(i) % 10) as u8;
+            len += 1;
+        }
+        buf[len] = after;
+        len += 1;
+    };
+    put(year, 4, b'-');
+    put(month, 2, b'-');
+    put(day, 2, b'T');
+    put(sod / 3600, 2, b':');
+    put(sod / 60 % 60, 2, b':');
+    if millis == 0 {
+        put(sod % 60, 2, b'Z');
+    } else {
+        put(sod % 60, 2, b'.');
+        put(millis, 3, b'Z');
+    }
+    len
+}
+
+/// [`format_iso8601`] for years outside 0..=9999, which no GPS point has.
+fn format_iso8601_slow(
+    year: i64,
+    month: i64,
+    day: i64,
+    sod: i64,
+    millis: i64,
+    buf: &mut [u8; 32],
+) -> usize {
     use std::io::Write;
+    let mut w = &mut buf[..];
     let _ = write!(
         w,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        year,
-        month,
-        day,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         sod / 3600,
         sod / 60 % 60,
         sod % 60
@@ -310,7 +343,11 @@ mod tests {
             -1_000,
             4_102_444_800_123,
             1_224_730_384_007,
-        ] {
+        ]
+        .into_iter()
+        // 1900 to 2100 in steps of about 42 days, landing on all sorts of hours and millis.
+        .chain((-2_208_988_800_000..4_102_444_800_000).step_by(3_599_999_937))
+        {
             let mut buf = [0u8; 32];
             let len = format_iso8601(ms, &mut buf);
             let want = DateTime::from_timestamp_millis(ms).unwrap();
@@ -324,6 +361,16 @@ mod tests {
                 want.format(fmt).to_string()
             );
         }
+    }
+
+    #[test]
+    fn timestamps_outside_four_digit_years_still_format() {
+        let mut buf = [0u8; 32];
+        let len = format_iso8601(253_402_300_800_000, &mut buf); // 10000-01-01
+        assert_eq!(
+            std::str::from_utf8(&buf[..len]).unwrap(),
+            "10000-01-01T00:00:00Z"
+        );
     }
 
     #[test]

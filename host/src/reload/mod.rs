@@ -295,7 +295,7 @@ impl ReloadThread {
                 Some(a) if a.digest == digest && a.config == json => {
                     ChainEntry::Keep(module.name.clone())
                 }
-                _ => ChainEntry::Load(self.load(module, &config, &bytes)?),
+                _ => ChainEntry::Load(self.load(module, &config, &bytes, &digest, json)?),
             });
         }
         Ok((config, entries))
@@ -316,19 +316,25 @@ impl ReloadThread {
         if self.sent.get(&module.name) == Some(&digest) {
             return Ok(None);
         }
-        self.load(module, config, &bytes)
+        module
+            .config_json(&config.base)
+            .and_then(|json| self.load(module, config, &bytes, &digest, json))
             .map(Some)
             .map_err(|e| (Some(digest), e))
     }
 
     /// Checks pinning, compiles and validates `bytes` as the next generation of `module`.
+    /// `digest` is `bytes`' digest and `init_config` the module's config JSON, which the
+    /// callers have at hand already.
     fn load(
         &mut self,
         module: &ModuleConfig,
         config: &PipelineConfig,
         bytes: &[u8],
+        digest: &str,
+        init_config: String,
     ) -> Result<Arc<Module>> {
-        module.check_pinned(&digest_of(bytes), config.require_pinned_digests)?;
+        module.check_pinned(digest, config.require_pinned_digests)?;
         let generation = self.generations.get(&module.name).copied().unwrap_or(0) + 1;
         let path = config.base.join(&module.path);
         let version = Module::from_bytes(
@@ -336,7 +342,7 @@ impl ReloadThread {
             &module.name,
             &path,
             bytes,
-            module.config_json(&config.base)?,
+            init_config,
             generation,
         )?;
         self.generations.insert(module.name.clone(), generation);
