@@ -23,7 +23,7 @@ pub fn read_batches(folder: &Path, batch_size: usize) -> Result<Vec<host::Batch>
     let mut source = FilesSource::open(&config, Path::new("."), batch_size)?;
     let mut batches = Vec::new();
     while let Some(batch) = source.next_batch()? {
-        batches.push(batch);
+        batches.push(batch.batch);
     }
     anyhow::ensure!(
         !batches.is_empty(),

@@ -33,6 +33,10 @@ pub struct DeadLetter {
     /// The record as a point document, when it was one already.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub point: Option<serde_json::Value>,
+    /// Where the source read the record, for a source that can say (Kinesis:
+    /// `<shard>/<sequence number>:<sub-sequence number>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_position: Option<String>,
 }
 
 impl DeadLetter {
@@ -82,8 +86,27 @@ impl DeadLetter {
                         .map(|b| String::from_utf8_lossy(b).into_owned())
                         .unwrap_or_default(),
                     point,
+                    source_position: None,
                 }
             })
             .collect()
+    }
+
+    /// A record the source itself refused: it never reached a module. `source` names the
+    /// source (in place of a module); `position` is where it was read.
+    pub fn from_source(source: &str, cause: String, line: &[u8], position: String) -> Self {
+        DeadLetter {
+            module: source.to_string(),
+            digest: String::new(),
+            generation: 0,
+            cause,
+            batch_failed: false,
+            user: String::new(),
+            trajectory: String::new(),
+            seq: 0,
+            line: String::from_utf8_lossy(line).into_owned(),
+            point: None,
+            source_position: Some(position),
+        }
     }
 }

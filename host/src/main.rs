@@ -88,6 +88,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !no_reload {
                 pipeline = pipeline.hot_reload(path.as_deref())?;
             }
+            // SIGTERM and SIGINT stop the run gracefully: the batch in flight finishes,
+            // the sinks flush, a Kinesis source checkpoints and releases its leases.
+            for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+                signal_hook::flag::register(signal, pipeline.stop_flag())?;
+            }
             let summary = pipeline.run()?;
             println!("{summary}");
             Ok(if summary.balanced() {

@@ -5,8 +5,9 @@
 //! applies what hot reload validated (see [`crate::reload`]).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,7 +19,7 @@ use crate::document::{DocumentEncoder, Encoded};
 use crate::engine::{Engine, Module, digest_of};
 use crate::reload::{ReloadStatus, Reloader, Update};
 use crate::sinks::{DeadLetterSink, Sink};
-use crate::sources::Source;
+use crate::sources::{Acknowledgement, Source};
 use crate::summary::Summary;
 
 /// A pipeline built from a config, ready to run.
@@ -31,6 +32,7 @@ pub struct Pipeline {
     sink: Box<dyn Sink>,
     dead_letter: Box<dyn DeadLetterSink>,
     show_progress: bool,
+    stop: Arc<AtomicBool>,
 }
 
 impl Pipeline {
@@ -52,6 +54,7 @@ impl Pipeline {
             sink: config.sink.open(&config.base)?,
             dead_letter: config.dead_letter.open(&config.base)?,
             show_progress: true,
+            stop: Arc::default(),
         })
     }
 
@@ -85,20 +88,29 @@ impl Pipeline {
         self.chain.reload_status().clone()
     }
 
-    /// Runs until the source is exhausted; flushes the sinks and returns the summary.
+    /// Set it (from a signal handler, say) to stop the run gracefully: the batch in flight
+    /// finishes, the sinks flush, what they hold is acknowledged to the source, and the
+    /// source finishes (a Kinesis source checkpoints and releases its leases).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Runs until the source is exhausted or [`Pipeline::stop_flag`] is set; flushes the
+    /// sinks, finishes the source and returns the summary.
     pub fn run(mut self) -> Result<Summary> {
         let started = Instant::now();
         let progress = self.progress_bar();
         let mut summary = Summary::default();
         // Encoding and writing run on their own thread, one batch behind the chain, so
         // the Wasm work and the output overlap; the bounded queue is the back-pressure.
-        let (outputs, queue) = mpsc::sync_channel::<(ChainOutput, Vec<DeadLetter>)>(OUTPUT_QUEUE);
+        let (outputs, queue) = mpsc::sync_channel::<Output>(OUTPUT_QUEUE);
         let Pipeline {
             source,
             chain,
             sink,
             dead_letter,
             reloader,
+            stop,
             ..
         } = &mut self;
         let (records_in, (documents_out, dead_letters)) =
@@ -110,14 +122,23 @@ impl Pipeline {
                     })?;
                 let mut records_in = 0u64;
                 let read = (|| -> Result<()> {
-                    while let Some(batch) = source.next_batch()? {
+                    while !stop.load(Ordering::Relaxed) {
+                        let Some(next) = source.next_batch()? else {
+                            break;
+                        };
                         if let Some(reloader) = reloader {
                             apply_reloads(reloader, chain);
                         }
-                        records_in += batch.len() as u64;
-                        let mut dead = Vec::new();
-                        let out = chain.run(batch, &mut dead);
-                        if outputs.send((out, dead)).is_err() {
+                        records_in += (next.batch.len() + next.rejected.len()) as u64;
+                        let mut dead = next.rejected;
+                        let chain_output =
+                            (next.batch.len() > 0).then(|| chain.run(next.batch, &mut dead));
+                        let output = Output {
+                            chain: chain_output,
+                            dead,
+                            ack: next.ack,
+                        };
+                        if outputs.send(output).is_err() {
                             break; // the writer failed; its error is reported below
                         }
                         progress.set_position(source.bytes_read());
@@ -131,6 +152,7 @@ impl Pipeline {
                 read?;
                 Ok((records_in, written))
             })?;
+        self.source.finish().context("source")?;
         progress.finish_and_clear();
         summary.records_in = records_in;
         summary.documents_out = documents_out;
@@ -174,31 +196,79 @@ fn apply_reloads(reloader: &Reloader, chain: &mut Chain) {
     }
 }
 
+/// What the chain made of one source batch, on its way to the output thread.
+struct Output {
+    /// None when the source batch had no lines.
+    chain: Option<ChainOutput>,
+    dead: Vec<DeadLetter>,
+    ack: Option<Acknowledgement>,
+}
+
+/// How long an acknowledgement may wait for the sinks to flush: bounds how far a source's
+/// checkpoint lags behind what was written (and so the duplicates after a crash).
+const ACK_INTERVAL: Duration = Duration::from_millis(500);
+
 /// The output thread: encodes each batch's points, writes documents and dead letters in
-/// batch order, flushes at the end. Returns (documents, dead letters) written.
+/// batch order, and flushes at the end. Batches that carry an acknowledgement are
+/// acknowledged, in order, after a flush that makes them durable: at most
+/// [`ACK_INTERVAL`] after they were written. Returns (documents, dead letters) written.
 fn write_outputs(
-    queue: mpsc::Receiver<(ChainOutput, Vec<DeadLetter>)>,
+    queue: mpsc::Receiver<Output>,
     sink: &mut dyn Sink,
     dead_letter: &mut dyn DeadLetterSink,
 ) -> Result<(u64, u64)> {
     let mut encoder = DocumentEncoder::default();
     let mut encoded = Encoded::default();
     let (mut documents, mut letters) = (0, 0);
-    for (out, dead) in queue {
-        encoder.encode(
-            &out.batch.trajectories,
-            &out.zone_sets,
-            &out.points,
-            &mut encoded,
-        );
-        sink.write(&encoded).context("sink")?;
-        dead_letter.write(&dead).context("dead-letter sink")?;
-        documents += encoded.len() as u64;
-        letters += dead.len() as u64;
+    let mut unacknowledged: Vec<Acknowledgement> = Vec::new();
+    // When the oldest unacknowledged batch must be flushed; none while nothing waits.
+    let mut flush_by: Option<Instant> = None;
+    loop {
+        let wait = flush_by.map_or(ACK_INTERVAL, |t| {
+            t.saturating_duration_since(Instant::now())
+        });
+        let output = match queue.recv_timeout(wait) {
+            Ok(output) => Some(output),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if let Some(Output { chain, dead, ack }) = output {
+            if let Some(out) = chain {
+                encoder.encode(
+                    &out.batch.trajectories,
+                    &out.zone_sets,
+                    &out.points,
+                    &mut encoded,
+                );
+                sink.write(&encoded).context("sink")?;
+                documents += encoded.len() as u64;
+            }
+            dead_letter.write(&dead).context("dead-letter sink")?;
+            letters += dead.len() as u64;
+            if let Some(ack) = ack {
+                flush_by.get_or_insert_with(|| Instant::now() + ACK_INTERVAL);
+                unacknowledged.push(ack);
+            }
+        }
+        if flush_by.is_some_and(|t| Instant::now() >= t) {
+            flush_and_acknowledge(&mut unacknowledged, sink, dead_letter)?;
+            flush_by = None;
+        }
     }
+    flush_and_acknowledge(&mut unacknowledged, sink, dead_letter)?;
+    Ok((documents, letters))
+}
+
+/// Flushes both sinks, then calls the acknowledgements of what they now hold, in order.
+fn flush_and_acknowledge(
+    unacknowledged: &mut Vec<Acknowledgement>,
+    sink: &mut dyn Sink,
+    dead_letter: &mut dyn DeadLetterSink,
+) -> Result<()> {
     sink.flush().context("sink")?;
     dead_letter.flush().context("dead-letter sink")?;
-    Ok((documents, letters))
+    unacknowledged.drain(..).for_each(|ack| ack());
+    Ok(())
 }
 
 /// Compiles and validates a chain's modules, in order, as their first generation. Paths

@@ -4,6 +4,7 @@
 //! The tests load the Wasm components that `cargo xtask build-transforms` (run by
 //! `cargo xtask test`) puts in `target/modules`; without them they fail and say so.
 
+pub mod aws;
 mod stream;
 
 use std::path::{Path, PathBuf};
@@ -119,10 +120,14 @@ pub fn pipeline_config(input: &Path, out: &Path, stages: &[Stage], extra: &str) 
 
 /// The TOML text of [`pipeline_config`], to write to a file.
 pub fn pipeline_config_text(input: &Path, out: &Path, stages: &[Stage], extra: &str) -> String {
-    let mut text = format!(
-        "{extra}\n[source]\ntype = \"files\"\npath = {:?}\n",
-        input.display().to_string()
-    );
+    let source = format!("type = \"files\"\npath = {:?}", input.display().to_string());
+    config_text_with_source(&source, out, stages, extra)
+}
+
+/// A pipeline config's TOML with `source` as the body of its `[source]` table, writing
+/// `out/points.ndjson` and `out/dead-letter.ndjson`.
+pub fn config_text_with_source(source: &str, out: &Path, stages: &[Stage], extra: &str) -> String {
+    let mut text = format!("{extra}\n[source]\n{source}\n");
     for stage in stages {
         text += &format!(
             "[[transforms]]\nname = {:?}\npath = {:?}\n{}\n",

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use waystream::engine::bindings::{Batch, Line, RawLines, Records, Trajectory};
-use waystream::sources::Source;
+use waystream::sources::{Source, SourceBatch};
 
 /// Round-robin points of `trajectories` trajectories, each sweeping east and west across
 /// Beijing (through the demo zones' edges) at about 40 m/s, one point per second.
@@ -48,7 +48,7 @@ impl StreamSource {
 }
 
 impl Source for StreamSource {
-    fn next_batch(&mut self) -> anyhow::Result<Option<Batch>> {
+    fn next_batch(&mut self) -> anyhow::Result<Option<SourceBatch>> {
         if self.stop.load(Ordering::SeqCst) {
             return Ok(None);
         }
@@ -83,11 +83,14 @@ impl Source for StreamSource {
         }
         self.emitted
             .fetch_add(self.batch_lines as u64, Ordering::SeqCst);
-        Ok(Some(Batch {
-            trajectories: self.trajectories.clone(),
-            zone_sets: Vec::new(),
-            records: Records::Lines(raw),
-        }))
+        Ok(Some(
+            Batch {
+                trajectories: self.trajectories.clone(),
+                zone_sets: Vec::new(),
+                records: Records::Lines(raw),
+            }
+            .into(),
+        ))
     }
 
     fn total_bytes(&self) -> Option<u64> {

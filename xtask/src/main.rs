@@ -4,14 +4,15 @@
 //!   guests) and copies them to `target/modules/<name>.wasm`.
 //! * `demo`: builds everything, generates synthetic data into `demo/plt` and runs the
 //!   embedded default pipeline on it.
-//! * `test`: builds the components and runs the whole test suite, then a smoke run of
-//!   `bench`.
+//! * `test`: builds the components, starts local AWS servers (see `local_aws.rs`) and
+//!   runs the whole test suite against them, then a smoke run of `bench`.
 //! * `bench`: the measurements behind BENCHMARKS.md (see `bench.rs`).
 //!
 //! Every command does its own set-up (the `wasm32-wasip2` target), so each works on a fresh
 //! machine.
 
 mod bench;
+mod local_aws;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -175,7 +176,11 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             }
         }
     }
+    // The integration tests of the AWS parts talk to these; they stop when dropped.
+    let local_aws = local_aws::LocalAws::start(root)?;
+    local_aws.configure(&mut test);
     run(&mut test)?;
+    drop(local_aws);
     // The bench command must keep working; on tiny data its figures mean nothing.
     bench::bench(
         root,

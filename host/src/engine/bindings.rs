@@ -16,6 +16,15 @@ pub use self::waystream::transform::types::{
     Batch, Line, Point, RawLines, Records, Rejection, Trajectory,
 };
 
+impl Default for RawLines {
+    fn default() -> Self {
+        RawLines {
+            data: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+}
+
 impl Batch {
     /// Number of records (lines or points) in the batch.
     pub fn len(&self) -> usize {

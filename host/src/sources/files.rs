@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use super::Source;
+use super::{Source, SourceBatch};
 use crate::engine::bindings::{Batch, Line, RawLines, Records, Trajectory};
 
 /// `[source]` with `type = "files"`.
@@ -136,7 +136,7 @@ impl OpenFile {
 }
 
 impl Source for FilesSource {
-    fn next_batch(&mut self) -> Result<Option<Batch>> {
+    fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
         let mut raw = RawLines {
             data: Vec::with_capacity(self.batch_size * 64),
             lines: Vec::with_capacity(self.batch_size),
@@ -167,11 +167,14 @@ impl Source for FilesSource {
         if raw.lines.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Batch {
-            trajectories,
-            zone_sets: Vec::new(),
-            records: Records::Lines(raw),
-        }))
+        Ok(Some(
+            Batch {
+                trajectories,
+                zone_sets: Vec::new(),
+                records: Records::Lines(raw),
+            }
+            .into(),
+        ))
     }
 
     fn total_bytes(&self) -> Option<u64> {
@@ -240,8 +243,8 @@ mod tests {
         let mut source = FilesSource::open(&config, Path::new("."), 3).unwrap();
         let mut got = Vec::new();
         while let Some(batch) = source.next_batch().unwrap() {
-            assert!(batch.len() <= 3);
-            let Records::Lines(raw) = &batch.records else {
+            assert!(batch.batch.len() <= 3);
+            let Records::Lines(raw) = &batch.batch.records else {
                 panic!("lines expected")
             };
             let mut start = 0;
@@ -249,7 +252,9 @@ mod tests {
                 let text = String::from_utf8(raw.data[start..line.end as usize].to_vec()).unwrap();
                 start = line.end as usize;
                 got.push((
-                    batch.trajectories[line.trajectory as usize].id.clone(),
+                    batch.batch.trajectories[line.trajectory as usize]
+                        .id
+                        .clone(),
                     line.seq,
                     text,
                 ));

@@ -1,25 +1,64 @@
 //! Sources: where batches of records come from.
 //!
-//! A source yields [`Batch`]es of raw lines (or points), each line tagged with its
-//! trajectory and its `seq`, in order within each trajectory. To add a source, copy
-//! `files.rs`: a config struct (a variant of [`SourceConfig`]) and a type implementing
-//! [`Source`].
+//! A source yields [`SourceBatch`]es: a [`Batch`] of raw lines (or points), each line
+//! tagged with its trajectory and its `seq`, in order within each trajectory; the records
+//! the source itself had to refuse (as dead letters); and, for a source that can replay
+//! (Kinesis), an [`Acknowledgement`] the pipeline calls once everything that came of the
+//! batch is durable in the sinks. That acknowledgement is what makes delivery
+//! at-least-once: a source moves its checkpoint only when it is called, in batch order.
+//!
+//! To add a source, copy `files.rs` (or `kinesis/` for a streaming one): a config struct
+//! (a variant of [`SourceConfig`]) and a type implementing [`Source`].
 
 mod files;
+pub mod kinesis;
 
 use std::path::Path;
 
 use anyhow::Result;
 use serde::Deserialize;
 
+use crate::dead_letter::DeadLetter;
 use crate::engine::bindings::Batch;
 
 pub use files::{FilesSource, FilesSourceConfig};
+pub use kinesis::{KinesisSource, KinesisSourceConfig};
+
+/// Called once a batch's documents and dead letters are durable in the sinks.
+pub type Acknowledgement = Box<dyn FnOnce() + Send>;
+
+/// One step of a source: lines for the chain, refusals, and how to acknowledge them.
+pub struct SourceBatch {
+    /// The records for the chain. An empty batch means "nothing yet": a streaming source
+    /// returns one now and then while idle, so the pipeline can apply reloads and stop.
+    pub batch: Batch,
+    /// Records the source could not turn into lines (for example a corrupt aggregate).
+    pub rejected: Vec<DeadLetter>,
+    /// Called, in batch order, once this batch's outputs are durable; none for a source
+    /// that has nothing to checkpoint.
+    pub ack: Option<Acknowledgement>,
+}
+
+impl From<Batch> for SourceBatch {
+    fn from(batch: Batch) -> Self {
+        SourceBatch {
+            batch,
+            rejected: Vec::new(),
+            ack: None,
+        }
+    }
+}
 
 /// A stream of batches.
 pub trait Source: Send {
     /// The next batch, or none at the end of the input.
-    fn next_batch(&mut self) -> Result<Option<Batch>>;
+    fn next_batch(&mut self) -> Result<Option<SourceBatch>>;
+
+    /// Called once after the last batch was acknowledged (at the end of the input or on
+    /// shutdown): write the final checkpoints and give back what the source holds.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
 
     /// Total input size in bytes, when known in advance (for a progress bar).
     fn total_bytes(&self) -> Option<u64>;
@@ -34,6 +73,8 @@ pub trait Source: Send {
 pub enum SourceConfig {
     /// PLT files under a folder.
     Files(FilesSourceConfig),
+    /// A Kinesis data stream, shards leased through a DynamoDB table as KCL does.
+    Kinesis(KinesisSourceConfig),
 }
 
 impl SourceConfig {
@@ -43,6 +84,7 @@ impl SourceConfig {
             SourceConfig::Files(config) => {
                 Ok(Box::new(FilesSource::open(config, base, batch_size)?))
             }
+            SourceConfig::Kinesis(config) => Ok(Box::new(KinesisSource::open(config, batch_size)?)),
         }
     }
 }

@@ -201,7 +201,7 @@ fn run(dir: &Path, modules: &Path) -> Result<TestOutput> {
         let mut source = FilesSource::open(&source, dir, 4096)?;
         let mut output = TestOutput::default();
         while let Some(batch) = source.next_batch()? {
-            let out = harness.run(batch);
+            let out = harness.run(batch.batch);
             output.documents.extend(out.documents);
             output.rejected.extend(out.rejected);
         }

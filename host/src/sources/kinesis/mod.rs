@@ -1,0 +1,439 @@
+//! The Kinesis source: a data stream read by several hosts at once, KCL-compatible.
+//!
+//! ```toml
+//! [source]
+//! type = "kinesis"
+//! stream = "waystream-points"        # a name or an ARN
+//! lease_table = "waystream-points"   # DynamoDB; a KCL application's table works too
+//! # worker_id = "host-a"             # default: <hostname>-<pid>
+//! # failover_time_ms = 10000         # a lease not renewed for this long is taken over
+//! # poll_interval_ms = 1000          # wait after an empty GetRecords
+//! # shard_sync_interval_ms = 60000   # how often new shards are looked for
+//! # starting_position = "TRIM_HORIZON"  # or "LATEST", or "AT_TIMESTAMP" with:
+//! # starting_timestamp = "2026-11-25T00:00:00Z"
+//! # create_lease_table = true
+//! # max_records = 10000              # GetRecords limit
+//! ```
+//!
+//! Credentials and region come from aws-config's default chain; endpoints can be pointed
+//! elsewhere with `AWS_ENDPOINT_URL_KINESIS` and `AWS_ENDPOINT_URL_DYNAMODB` (or
+//! `AWS_ENDPOINT_URL`), which is how the tests use local servers.
+//!
+//! How it fits together, one file per part:
+//!
+//! * [`leases`]: the DynamoDB lease table, in KCL 2.x's layout, every write conditional;
+//! * [`worker`]: lists shards, renews, takes and balances leases (several hosts share a
+//!   stream), starts a reader per lease, and writes acknowledged checkpoints;
+//! * [`reader`]: GetRecords polling for one shard, to its end;
+//! * [`aggregation`]: KPL aggregates, split into user records with sub-sequence numbers;
+//! * [`lines`]: how a point line is put in a record (`<user>/<trajectory>` key,
+//!   `<seq>\t<line>` data);
+//! * this file: the [`KinesisSource`] the pipeline pulls batches from. It runs the
+//!   workers on its own Tokio runtime and hands each batch an acknowledgement; the
+//!   checkpoint moves only when the pipeline calls it, after the sinks made the batch
+//!   durable (at-least-once). On [`Source::finish`] it writes the last checkpoints and
+//!   releases its leases, so another host takes them at once.
+
+pub mod aggregation;
+mod leases;
+pub mod lines;
+mod position;
+mod reader;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::{Source, SourceBatch};
+use crate::dead_letter::DeadLetter;
+use crate::engine::bindings::{Batch, Line, RawLines, Records, Trajectory};
+use leases::{HeldLease, LeaseTable};
+pub use position::{Checkpoint, Position};
+use reader::{Chunk, ReadOptions, StreamId};
+use worker::{Worker, WorkerSettings};
+
+/// `[source]` with `type = "kinesis"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KinesisSourceConfig {
+    /// The stream's name or ARN.
+    pub stream: String,
+    /// The DynamoDB table of leases and checkpoints.
+    pub lease_table: String,
+    /// This host's name in the lease table; unique per process by default.
+    #[serde(default)]
+    pub worker_id: Option<String>,
+    /// A lease whose owner has not renewed it for this long is taken over.
+    #[serde(default = "default_failover_time_ms")]
+    pub failover_time_ms: u64,
+    /// The wait after an empty GetRecords response.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// How often the shard list is read again for new shards.
+    #[serde(default = "default_shard_sync_interval_ms")]
+    pub shard_sync_interval_ms: u64,
+    /// Where shards with no checkpoint (and no parent) start.
+    #[serde(default)]
+    pub starting_position: StartingPosition,
+    /// RFC 3339; required with `starting_position = "AT_TIMESTAMP"`.
+    #[serde(default)]
+    pub starting_timestamp: Option<String>,
+    /// Create the lease table when it does not exist.
+    #[serde(default = "default_true")]
+    pub create_lease_table: bool,
+    /// GetRecords `Limit`, at most 10,000.
+    #[serde(default = "default_max_records")]
+    pub max_records: i32,
+}
+
+fn default_failover_time_ms() -> u64 {
+    10_000
+}
+fn default_poll_interval_ms() -> u64 {
+    1_000
+}
+fn default_shard_sync_interval_ms() -> u64 {
+    60_000
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_records() -> i32 {
+    10_000
+}
+
+/// Where a shard with no checkpoint starts.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StartingPosition {
+    /// The oldest record still in the stream (nothing already there is skipped).
+    #[default]
+    TrimHorizon,
+    /// Only records put after the shard's lease was created.
+    Latest,
+    /// Records from `starting_timestamp` on.
+    AtTimestamp,
+}
+
+/// How long `next_batch` waits for records before returning an empty batch, so the
+/// pipeline can apply reloads and notice a stop while the stream is idle.
+const IDLE_TICK: Duration = Duration::from_millis(200);
+/// Chunks (GetRecords responses) buffered between the readers and the pipeline.
+const CHUNK_QUEUE: usize = 16;
+/// The name dead letters give for records this source refused.
+const SOURCE_NAME: &str = "source:kinesis";
+
+type Acks = Vec<(Arc<HeldLease>, Checkpoint)>;
+
+/// Reads a Kinesis stream through leases; see the module docs.
+pub struct KinesisSource {
+    runtime: tokio::runtime::Runtime,
+    chunks: mpsc::Receiver<Chunk>,
+    /// A chunk part of which went into the previous batch, and where the rest starts.
+    partial: Option<(Chunk, usize)>,
+    acks: Option<mpsc::UnboundedSender<Acks>>,
+    shutdown: watch::Sender<bool>,
+    worker: Option<JoinHandle<Vec<Arc<HeldLease>>>>,
+    checkpointer: Option<JoinHandle<()>>,
+    leases: LeaseTable,
+    worker_id: String,
+    batch_size: usize,
+    bytes_read: u64,
+}
+
+impl KinesisSource {
+    /// Connects (aws-config's default chain), makes sure the lease table exists and
+    /// starts the worker; records flow from the first [`Source::next_batch`].
+    pub fn open(config: &KinesisSourceConfig, batch_size: usize) -> Result<Self> {
+        let settings = worker_settings(config)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("waystream-kinesis")
+            .enable_all()
+            .build()?;
+        let (kinesis, dynamodb) = runtime.block_on(async {
+            let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            (
+                aws_sdk_kinesis::Client::new(&shared),
+                aws_sdk_dynamodb::Client::new(&shared),
+            )
+        });
+        let leases = LeaseTable::new(dynamodb, &config.lease_table);
+        runtime.block_on(leases.ensure_exists(config.create_lease_table))?;
+        let (chunk_sender, chunks) = mpsc::channel(CHUNK_QUEUE);
+        let (acks, ack_receiver) = mpsc::unbounded_channel();
+        let (shutdown, shutdown_receiver) = watch::channel(false);
+        let sync_now = Arc::new(Notify::new());
+        let worker_id = settings.worker_id.clone();
+        tracing::info!(stream = %config.stream, lease_table = %config.lease_table, worker = %worker_id, "kinesis source starting");
+        let worker = Worker::new(
+            kinesis,
+            leases.clone(),
+            settings,
+            chunk_sender,
+            sync_now.clone(),
+        );
+        let worker = runtime.spawn(worker.run(shutdown_receiver));
+        let checkpointer = runtime.spawn(worker::checkpointer(
+            leases.clone(),
+            worker_id.clone(),
+            ack_receiver,
+            sync_now,
+        ));
+        Ok(KinesisSource {
+            runtime,
+            chunks,
+            partial: None,
+            acks: Some(acks),
+            shutdown,
+            worker: Some(worker),
+            checkpointer: Some(checkpointer),
+            leases,
+            worker_id,
+            batch_size: batch_size.max(1),
+            bytes_read: 0,
+        })
+    }
+
+    /// The next chunk: the rest of a partly used one, one already queued, or, with
+    /// `wait`, one that arrives within [`IDLE_TICK`].
+    fn next_chunk(&mut self, wait: bool) -> Result<Option<(Chunk, usize)>> {
+        if let Some(partial) = self.partial.take() {
+            return Ok(Some(partial));
+        }
+        let received = if wait {
+            let chunks = &mut self.chunks;
+            let received = self
+                .runtime
+                .block_on(async { tokio::time::timeout(IDLE_TICK, chunks.recv()).await });
+            match received {
+                Ok(received) => received,
+                Err(_idle) => return Ok(None),
+            }
+        } else {
+            match self.chunks.try_recv() {
+                Ok(chunk) => Some(chunk),
+                Err(mpsc::error::TryRecvError::Empty) => return Ok(None),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            }
+        };
+        received
+            .map(|chunk| (chunk, 0))
+            .context("the kinesis worker stopped unexpectedly")
+            .map(Some)
+    }
+}
+
+impl Source for KinesisSource {
+    fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
+        let mut builder = BatchBuilder::default();
+        // Take what is queued; wait (briefly) only when there is nothing at all.
+        while builder.lines() < self.batch_size {
+            let wait = builder.is_empty();
+            let Some((chunk, start)) = self.next_chunk(wait)? else {
+                break;
+            };
+            if chunk.lease.is_lost() {
+                tracing::debug!(shard = %chunk.lease.shard_id, records = chunk.records.len() - start, "dropping records of a lost lease");
+                continue;
+            }
+            let end = chunk
+                .records
+                .len()
+                .min(start + self.batch_size - builder.lines());
+            for record in &chunk.records[start..end] {
+                self.bytes_read += record.data.len() as u64;
+                builder.add(&chunk.lease, record);
+            }
+            if end < chunk.records.len() {
+                self.partial = Some((chunk, end));
+            } else if chunk.shard_end {
+                builder.acknowledge(&chunk.lease, Checkpoint::ShardEnd);
+            }
+        }
+        let acks = self
+            .acks
+            .clone()
+            .context("the kinesis source is finished")?;
+        Ok(Some(builder.finish(acks)))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let _ = self.shutdown.send(true);
+        let held = match self.worker.take() {
+            Some(worker) => self.runtime.block_on(worker).unwrap_or_default(),
+            None => return Ok(()),
+        };
+        // Every acknowledgement was called by now: closing the channel lets the
+        // checkpointer write the last checkpoints and end.
+        self.acks = None;
+        if let Some(checkpointer) = self.checkpointer.take() {
+            let _ = self.runtime.block_on(checkpointer);
+        }
+        let (leases, owner) = (&self.leases, &self.worker_id);
+        self.runtime.block_on(async {
+            for lease in held.iter().filter(|l| !l.is_lost()) {
+                match leases.release(lease, owner).await {
+                    Ok(true) => tracing::info!(shard = %lease.shard_id, "released the lease"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(shard = %lease.shard_id, error = format!("{e:#}"), "could not release the lease; it will expire"),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn total_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+}
+
+/// One batch in the making: lines, refusals, and the position reached per shard.
+#[derive(Default)]
+struct BatchBuilder {
+    trajectories: Vec<Trajectory>,
+    /// Partition key → index in `trajectories`.
+    index: HashMap<String, u32>,
+    raw: RawLines,
+    rejected: Vec<DeadLetter>,
+    acks: Acks,
+}
+
+impl BatchBuilder {
+    fn lines(&self) -> usize {
+        self.raw.lines.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.raw.lines.is_empty() && self.rejected.is_empty() && self.acks.is_empty()
+    }
+
+    /// Adds a record as a line, or as a dead letter when it is corrupt or malformed.
+    fn add(&mut self, lease: &Arc<HeldLease>, record: &reader::ShardRecord) {
+        self.acknowledge(lease, Checkpoint::At(record.position.clone()));
+        let decoded = match &record.corrupt {
+            Some(cause) => Err(cause.clone()),
+            None => lines::decode(&record.partition_key, &record.data),
+        };
+        let line = match decoded {
+            Ok(line) => line,
+            Err(cause) => {
+                let position = format!("{}/{}", lease.shard_id, record.position);
+                self.rejected.push(DeadLetter::from_source(
+                    SOURCE_NAME,
+                    cause,
+                    &record.data,
+                    position,
+                ));
+                return;
+            }
+        };
+        let trajectory = match self.index.get(&record.partition_key) {
+            Some(&index) => index,
+            None => {
+                self.trajectories.push(Trajectory {
+                    user: line.user.to_string(),
+                    id: line.trajectory.to_string(),
+                });
+                let index = self.trajectories.len() as u32 - 1;
+                self.index.insert(record.partition_key.clone(), index);
+                index
+            }
+        };
+        self.raw.data.extend_from_slice(line.line);
+        self.raw.lines.push(Line {
+            end: self.raw.data.len() as u32,
+            trajectory,
+            seq: line.seq,
+        });
+    }
+
+    /// Notes how far the batch reaches in the lease's shard.
+    fn acknowledge(&mut self, lease: &Arc<HeldLease>, checkpoint: Checkpoint) {
+        match self
+            .acks
+            .iter_mut()
+            .find(|(held, _)| Arc::ptr_eq(held, lease))
+        {
+            Some((_, reached)) => *reached = checkpoint,
+            None => self.acks.push((lease.clone(), checkpoint)),
+        }
+    }
+
+    fn finish(self, sender: mpsc::UnboundedSender<Acks>) -> SourceBatch {
+        let acks = self.acks;
+        SourceBatch {
+            batch: Batch {
+                trajectories: self.trajectories,
+                zone_sets: Vec::new(),
+                records: Records::Lines(self.raw),
+            },
+            rejected: self.rejected,
+            ack: (!acks.is_empty()).then(|| {
+                Box::new(move || {
+                    // Closed only once the source finished, when nothing is acknowledged.
+                    let _ = sender.send(acks);
+                }) as super::Acknowledgement
+            }),
+        }
+    }
+}
+
+/// The worker's settings from the config.
+fn worker_settings(config: &KinesisSourceConfig) -> Result<WorkerSettings> {
+    anyhow::ensure!(
+        (1..=10_000).contains(&config.max_records),
+        "kinesis source: max_records must be 1 to 10000"
+    );
+    let starting_timestamp = match &config.starting_timestamp {
+        Some(text) => {
+            let time = chrono::DateTime::parse_from_rfc3339(text)
+                .with_context(|| format!("kinesis source: starting_timestamp {text:?}"))?;
+            Some(aws_sdk_kinesis::primitives::DateTime::from_millis(
+                time.timestamp_millis(),
+            ))
+        }
+        None => None,
+    };
+    let initial_position = match config.starting_position {
+        StartingPosition::TrimHorizon => Checkpoint::TrimHorizon,
+        StartingPosition::Latest => Checkpoint::Latest,
+        StartingPosition::AtTimestamp => {
+            anyhow::ensure!(
+                starting_timestamp.is_some(),
+                "kinesis source: starting_position AT_TIMESTAMP needs starting_timestamp"
+            );
+            Checkpoint::AtTimestamp
+        }
+    };
+    Ok(WorkerSettings {
+        worker_id: config.worker_id.clone().unwrap_or_else(default_worker_id),
+        stream: StreamId::parse(&config.stream),
+        failover: Duration::from_millis(config.failover_time_ms.max(300)),
+        shard_sync_interval: Duration::from_millis(config.shard_sync_interval_ms.max(100)),
+        initial_position,
+        read: ReadOptions {
+            poll_interval: Duration::from_millis(config.poll_interval_ms),
+            max_records: config.max_records,
+            starting_timestamp,
+        },
+    })
+}
+
+/// `<hostname>-<pid>`: unique among the processes reading a stream.
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "waystream".into());
+    format!("{host}-{}", std::process::id())
+}

@@ -1,0 +1,391 @@
+//! The worker: which shards this host reads, kept in step with the other hosts.
+//!
+//! Every `failover / 3` the worker renews the leases it holds, lists the shards when a
+//! shard sync is due (creating leases for new shards), reads the lease table, and takes
+//! leases until it holds its share, KCL's way:
+//!
+//! * a lease is **expired** when its counter has not moved for the failover time (its
+//!   owner stopped renewing), or it has no owner; expired leases are taken first;
+//! * the **workers** are the distinct owners of unexpired leases, plus this one; the
+//!   target is `ceil(leases / workers)`; with no expired lease left and fewer than the
+//!   target, the worker steals one lease per round from the most loaded worker, if that
+//!   one holds more than the target, so N hosts converge on about shards/N each;
+//! * a lease is only **eligible** once every parent shard is finished (`SHARD_END`), so
+//!   a child of a split or a merge starts after all of its parents' records were
+//!   processed and acknowledged, which keeps each partition key in order.
+//!
+//! The [`checkpointer`] writes the checkpoints the pipeline acknowledged; after a
+//! `SHARD_END` it releases the lease and asks for a shard sync, so the children start.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use aws_sdk_kinesis::Client;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::leases::{HeldLease, Lease, LeaseTable};
+use super::position::Checkpoint;
+use super::reader::{Chunk, ReadOptions, StreamId, backoff, read_shard};
+
+/// What a worker needs to know.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub worker_id: String,
+    pub stream: StreamId,
+    pub failover: Duration,
+    pub shard_sync_interval: Duration,
+    /// Where shards without a parent start when they have no lease yet.
+    pub initial_position: Checkpoint,
+    pub read: ReadOptions,
+}
+
+/// A lease this worker holds and the task reading its shard.
+struct Held {
+    lease: Arc<HeldLease>,
+    reader: JoinHandle<()>,
+}
+
+/// A shard as ListShards describes it.
+struct Shard {
+    id: String,
+    parents: Vec<String>,
+}
+
+/// Takes, renews and balances leases; starts and stops the shard readers.
+pub struct Worker {
+    kinesis: Client,
+    leases: LeaseTable,
+    settings: WorkerSettings,
+    out: mpsc::Sender<Chunk>,
+    held: HashMap<String, Held>,
+    /// Per lease: the counter last seen and when it last changed (this worker's clock).
+    seen: HashMap<String, (u64, Instant)>,
+    /// Shard ids of the last listing.
+    known_shards: HashSet<String>,
+    next_sync: Instant,
+    sync_now: Arc<Notify>,
+}
+
+impl Worker {
+    pub fn new(
+        kinesis: Client,
+        leases: LeaseTable,
+        settings: WorkerSettings,
+        out: mpsc::Sender<Chunk>,
+        sync_now: Arc<Notify>,
+    ) -> Self {
+        Worker {
+            kinesis,
+            leases,
+            settings,
+            out,
+            held: HashMap::new(),
+            seen: HashMap::new(),
+            known_shards: HashSet::new(),
+            next_sync: Instant::now(),
+            sync_now,
+        }
+    }
+
+    /// Runs until `shutdown` turns true; then stops the readers and returns the leases
+    /// still held (for the caller to release after the last checkpoints).
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Vec<Arc<HeldLease>> {
+        let mut failures = 0;
+        loop {
+            let wait = match self.round().await {
+                Ok(()) => {
+                    failures = 0;
+                    self.settings.failover / 3
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "kinesis worker round failed; retrying"
+                    );
+                    backoff(failures)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.sync_now.notified() => self.next_sync = Instant::now(),
+                _ = shutdown.changed() => break,
+            }
+        }
+        self.held
+            .into_values()
+            .map(|held| {
+                held.reader.abort();
+                held.lease
+            })
+            .collect()
+    }
+
+    /// One round: forget lost leases, renew, sync shards when due, take leases.
+    async fn round(&mut self) -> Result<()> {
+        self.held.retain(|shard, held| {
+            if held.lease.is_lost() {
+                tracing::info!(%shard, "stopped reading: lease lost or finished");
+                held.reader.abort();
+            }
+            !held.lease.is_lost()
+        });
+        for held in self.held.values() {
+            self.leases
+                .renew(&held.lease, &self.settings.worker_id)
+                .await?;
+        }
+        if Instant::now() >= self.next_sync {
+            self.sync_shards().await?;
+            self.next_sync = Instant::now() + self.settings.shard_sync_interval;
+        }
+        let leases = self.leases.list().await?;
+        self.take_leases(&leases).await
+    }
+
+    /// Lists the stream's shards and creates a lease for each shard that has none: from
+    /// the configured initial position for a shard without known parents, from
+    /// `TRIM_HORIZON` for a child.
+    async fn sync_shards(&mut self) -> Result<()> {
+        let shards = list_shards(&self.kinesis, &self.settings.stream).await?;
+        let existing: HashSet<String> = self
+            .leases
+            .list()
+            .await?
+            .into_iter()
+            .map(|l| l.shard_id)
+            .collect();
+        self.known_shards = shards.iter().map(|s| s.id.clone()).collect();
+        for shard in &shards {
+            if existing.contains(&shard.id) {
+                continue;
+            }
+            let has_known_parent = shard
+                .parents
+                .iter()
+                .any(|p| self.known_shards.contains(p) || existing.contains(p));
+            let start = if has_known_parent {
+                Checkpoint::TrimHorizon
+            } else {
+                self.settings.initial_position.clone()
+            };
+            if self
+                .leases
+                .create(&shard.id, &start, &shard.parents)
+                .await?
+            {
+                tracing::info!(shard = %shard.id, checkpoint = ?start, "created a lease for a new shard");
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes expired leases, then steals one if this worker is still below its share.
+    async fn take_leases(&mut self, leases: &[Lease]) -> Result<()> {
+        let now = Instant::now();
+        let me = self.settings.worker_id.clone();
+        let me = me.as_str();
+        for lease in leases {
+            let entry = self
+                .seen
+                .entry(lease.shard_id.clone())
+                .or_insert((lease.counter, now));
+            if entry.0 != lease.counter {
+                *entry = (lease.counter, now);
+            }
+            if let Some(held) = self.held.get(&lease.shard_id)
+                && lease.owner.as_deref() != Some(me)
+            {
+                tracing::warn!(shard = %lease.shard_id, owner = ?lease.owner, "lease taken by another worker");
+                held.lease.mark_lost();
+            }
+        }
+        let by_id: HashMap<&str, &Lease> =
+            leases.iter().map(|l| (l.shard_id.as_str(), l)).collect();
+        let finished = |shard: &str| match by_id.get(shard) {
+            Some(parent) => parent.checkpoint == Checkpoint::ShardEnd,
+            None => !self.known_shards.contains(shard),
+        };
+        let eligible: Vec<&Lease> = leases
+            .iter()
+            .filter(|l| {
+                l.checkpoint != Checkpoint::ShardEnd && l.parents.iter().all(|p| finished(p))
+            })
+            .collect();
+        let expired = |lease: &Lease| match lease.owner.as_deref() {
+            None => true,
+            // Ours from an earlier run with the same worker id.
+            Some(owner) if owner == me => !self.held.contains_key(&lease.shard_id),
+            Some(_) => self
+                .seen
+                .get(&lease.shard_id)
+                .is_some_and(|(_, changed)| now.duration_since(*changed) >= self.settings.failover),
+        };
+        let mut load: HashMap<&str, Vec<&Lease>> = HashMap::new();
+        for lease in &eligible {
+            if let Some(owner) = lease
+                .owner
+                .as_deref()
+                .filter(|o| *o != me && !expired(lease))
+            {
+                load.entry(owner).or_default().push(lease);
+            }
+        }
+        let workers = load.len() + 1;
+        let target = eligible.len().div_ceil(workers);
+        let mine = self.held.len();
+        if mine >= target {
+            return Ok(());
+        }
+        let mut wanted: Vec<&Lease> = eligible
+            .iter()
+            .copied()
+            .filter(|l| expired(l) && !self.held.contains_key(&l.shard_id))
+            .take(target - mine)
+            .collect();
+        if wanted.is_empty()
+            && let Some((owner, theirs)) = load.iter().max_by_key(|(_, theirs)| theirs.len())
+            && theirs.len() > target
+        {
+            tracing::info!(
+                from = owner,
+                target,
+                "stealing a lease to balance the workers"
+            );
+            wanted.push(theirs[0]);
+        }
+        for lease in wanted {
+            if let Some(held) = self.leases.take(lease, me).await? {
+                self.start_reader(Arc::new(held), lease.checkpoint.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn start_reader(&mut self, lease: Arc<HeldLease>, start: Checkpoint) {
+        let shard = lease.shard_id.clone();
+        tracing::info!(%shard, checkpoint = ?start, "took the lease; reading");
+        let reading = read_shard(
+            self.kinesis.clone(),
+            self.settings.stream.clone(),
+            self.settings.read.clone(),
+            lease.clone(),
+            start,
+            self.out.clone(),
+        );
+        let failed = lease.clone();
+        let reader = tokio::spawn(async move {
+            if let Err(e) = reading.await {
+                // Marked lost here, the lease is left to expire, or retaken next round
+                // (it is still ours in the table).
+                tracing::error!(shard = %failed.shard_id, error = format!("{e:#}"), "shard reader failed");
+                failed.mark_lost();
+            }
+        });
+        self.held.insert(shard, Held { lease, reader });
+    }
+}
+
+/// Every shard of the stream. Pages are fetched with `NextToken` alone: ListShards
+/// refuses a stream name together with a token.
+async fn list_shards(kinesis: &Client, stream: &StreamId) -> Result<Vec<Shard>> {
+    let mut shards = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let request = kinesis.list_shards();
+        let request = match token.take() {
+            Some(token) => request.next_token(token),
+            None => request
+                .set_stream_name(stream.name.clone())
+                .set_stream_arn(stream.arn.clone()),
+        };
+        let out = request.send().await.context("ListShards")?;
+        for shard in out.shards() {
+            shards.push(Shard {
+                id: shard.shard_id().to_string(),
+                parents: shard
+                    .parent_shard_id()
+                    .into_iter()
+                    .chain(shard.adjacent_parent_shard_id())
+                    .map(str::to_string)
+                    .collect(),
+            });
+        }
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            shards.sort_by(|a, b| a.id.cmp(&b.id));
+            return Ok(shards);
+        }
+    }
+}
+
+/// Writes acknowledged checkpoints: the latest per shard, coalescing what queued up
+/// meanwhile; a failed write is retried. After `SHARD_END` the lease is released and a
+/// shard sync requested. Ends when every acknowledgement sender is gone.
+pub async fn checkpointer(
+    leases: LeaseTable,
+    owner: String,
+    mut acks: mpsc::UnboundedReceiver<Vec<(Arc<HeldLease>, Checkpoint)>>,
+    sync_now: Arc<Notify>,
+) {
+    let mut pending: HashMap<String, (Arc<HeldLease>, Checkpoint)> = HashMap::new();
+    let merge = |pending: &mut HashMap<_, _>, batch: Vec<(Arc<HeldLease>, Checkpoint)>| {
+        for (lease, checkpoint) in batch {
+            pending.insert(lease.shard_id.clone(), (lease, checkpoint));
+        }
+    };
+    let mut closed = false;
+    let mut failures = 0;
+    loop {
+        if pending.is_empty() {
+            match acks.recv().await {
+                Some(batch) => merge(&mut pending, batch),
+                None => return,
+            }
+        } else if closed {
+            if failures > 8 {
+                tracing::error!(
+                    shards = pending.len(),
+                    "giving up on the last checkpoints; those shards will be read again from their previous checkpoint"
+                );
+                return;
+            }
+            tokio::time::sleep(backoff(failures)).await;
+        } else {
+            // A failed write waits for its backoff, or for a newer checkpoint.
+            match tokio::time::timeout(backoff(failures), acks.recv()).await {
+                Ok(Some(batch)) => merge(&mut pending, batch),
+                Ok(None) => closed = true,
+                Err(_elapsed) => {}
+            }
+        }
+        while let Ok(batch) = acks.try_recv() {
+            merge(&mut pending, batch);
+        }
+        let mut failed = HashMap::new();
+        for (shard, (lease, checkpoint)) in pending.drain() {
+            if lease.is_lost() {
+                continue;
+            }
+            match leases.checkpoint(&lease, &owner, &checkpoint).await {
+                Ok(true) if checkpoint == Checkpoint::ShardEnd => {
+                    tracing::info!(%shard, "checkpointed SHARD_END; releasing the lease");
+                    if let Err(e) = leases.release(&lease, &owner).await {
+                        tracing::warn!(%shard, error = format!("{e:#}"), "releasing a finished lease failed; it will expire");
+                    }
+                    sync_now.notify_one();
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(%shard, error = format!("{e:#}"), "checkpoint failed; retrying");
+                    failed.insert(shard, (lease, checkpoint));
+                }
+            }
+        }
+        failures = if failed.is_empty() { 0 } else { failures + 1 };
+        pending = failed;
+    }
+}
