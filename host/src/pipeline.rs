@@ -132,7 +132,7 @@ impl Pipeline {
                         records_in += (next.batch.len() + next.rejected.len()) as u64;
                         let mut dead = next.rejected;
                         let chain_output =
-                            (next.batch.len() > 0).then(|| chain.run(next.batch, &mut dead));
+                            (!next.batch.is_empty()).then(|| chain.run(next.batch, &mut dead));
                         let output = Output {
                             chain: chain_output,
                             dead,

@@ -277,17 +277,21 @@ impl LocalAws {
         })
     }
 
-    /// Every lease item of `table`, by shard id (attribute name → value).
+    /// Every lease item of `table`, by shard id (attribute name → value); none while the
+    /// table does not exist yet.
     pub fn leases(&self, table: &str) -> BTreeMap<String, HashMap<String, AttributeValue>> {
         self.runtime.block_on(async {
-            let out = self
-                .dynamodb
-                .scan()
-                .table_name(table)
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap();
+            let scan = self.dynamodb.scan().table_name(table).consistent_read(true);
+            let out = match scan.send().await {
+                Ok(out) => out,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    return BTreeMap::new();
+                }
+                Err(e) => panic!("scanning {table}: {e:?}"),
+            };
             out.items()
                 .iter()
                 .map(|item| (item["leaseKey"].as_s().unwrap().clone(), item.clone()))

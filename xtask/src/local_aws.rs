@@ -52,6 +52,7 @@ impl LocalAws {
                 kinesis_main.with_file_name("server.json"),
             )
             .env("LOG_LEVEL", "WARN")
+            .env("SHARD_LIMIT", "1000")
             // Resharding and stream creation take this long, as on AWS (shorter).
             .env("CREATE_STREAM_DURATION", "200ms")
             .env("SPLIT_SHARD_DURATION", "200ms")

@@ -16,6 +16,9 @@ pub use self::waystream::transform::types::{
     Batch, Line, Point, RawLines, Records, Rejection, Trajectory,
 };
 
+// Written out because bindgen's `additional_derives` would put `Default` on the
+// generated enums too, where it cannot be derived.
+#[allow(clippy::derivable_impls)]
 impl Default for RawLines {
     fn default() -> Self {
         RawLines {

@@ -11,11 +11,15 @@ use super::{DeadLetterSink, Sink};
 use crate::dead_letter::DeadLetter;
 use crate::document::Encoded;
 
-/// `type = "ndjson"`: the file to write (created, with its folder; replaced if present).
+/// `type = "ndjson"`: the file to write (created, with its folder).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NdjsonConfig {
     pub path: PathBuf,
+    /// Add to an existing file instead of replacing it: what a restarted host reading a
+    /// checkpointed stream (Kinesis) wants, since what it acknowledged before must stay.
+    #[serde(default)]
+    pub append: bool,
 }
 
 /// An NDJSON file being written.
@@ -31,16 +35,25 @@ impl NdjsonFile {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let file = File::options()
+            .create(true)
+            .write(true)
+            .append(config.append)
+            .truncate(!config.append)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
         Ok(NdjsonFile {
             path,
             out: BufWriter::with_capacity(1 << 20, file),
         })
     }
 
+    /// Writes the buffer out and syncs the file: what is acknowledged to a source must
+    /// survive a crash of the machine, not only of the process.
     fn flush_file(&mut self) -> Result<()> {
         self.out
             .flush()
+            .and_then(|()| self.out.get_ref().sync_data())
             .with_context(|| format!("writing {}", self.path.display()))
     }
 }

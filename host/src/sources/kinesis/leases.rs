@@ -127,7 +127,8 @@ impl LeaseTable {
 
     async fn create_table(&self) -> Result<()> {
         tracing::info!(table = %self.table, "creating the lease table");
-        self.client
+        let created = self
+            .client
             .create_table()
             .table_name(&self.table)
             .key_schema(
@@ -144,9 +145,14 @@ impl LeaseTable {
             )
             .billing_mode(BillingMode::PayPerRequest)
             .send()
-            .await
-            .with_context(|| format!("creating lease table {}", self.table))?;
-        Ok(())
+            .await;
+        match created {
+            // Another worker starting at the same time created it first.
+            Err(e) if e.code() == Some("ResourceInUseException") => Ok(()),
+            result => result
+                .map(drop)
+                .with_context(|| format!("creating lease table {}", self.table)),
+        }
     }
 
     /// Every lease, read consistently.

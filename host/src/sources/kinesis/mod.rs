@@ -22,8 +22,9 @@
 //! How it fits together, one file per part:
 //!
 //! * [`leases`]: the DynamoDB lease table, in KCL 2.x's layout, every write conditional;
-//! * [`worker`]: lists shards, renews, takes and balances leases (several hosts share a
-//!   stream), starts a reader per lease, and writes acknowledged checkpoints;
+//! * [`worker`]: lists shards, renews and takes leases, starts a reader per lease, and
+//!   writes acknowledged checkpoints;
+//! * [`balance`]: which leases to take, so several hosts share a stream;
 //! * [`reader`]: GetRecords polling for one shard, to its end;
 //! * [`aggregation`]: KPL aggregates, split into user records with sub-sequence numbers;
 //! * [`lines`]: how a point line is put in a record (`<user>/<trajectory>` key,
@@ -35,6 +36,7 @@
 //!   releases its leases, so another host takes them at once.
 
 pub mod aggregation;
+mod balance;
 mod leases;
 pub mod lines;
 mod position;

@@ -2,17 +2,9 @@
 //!
 //! Every `failover / 3` the worker renews the leases it holds, lists the shards when a
 //! shard sync is due (creating leases for new shards), reads the lease table, and takes
-//! leases until it holds its share, KCL's way:
-//!
-//! * a lease is **expired** when its counter has not moved for the failover time (its
-//!   owner stopped renewing), or it has no owner; expired leases are taken first;
-//! * the **workers** are the distinct owners of unexpired leases, plus this one; the
-//!   target is `ceil(leases / workers)`; with no expired lease left and fewer than the
-//!   target, the worker steals one lease per round from the most loaded worker, if that
-//!   one holds more than the target, so N hosts converge on about shards/N each;
-//! * a lease is only **eligible** once every parent shard is finished (`SHARD_END`), so
-//!   a child of a split or a merge starts after all of its parents' records were
-//!   processed and acknowledged, which keeps each partition key in order.
+//! leases until it holds its share, by KCL's rules (see [`super::balance`]). A lease
+//! another worker took is noticed by a failed renewal or in the table: its reader stops
+//! at once and its buffered records are dropped.
 //!
 //! The [`checkpointer`] writes the checkpoints the pipeline acknowledged; after a
 //! `SHARD_END` it releases the lease and asks for a shard sync, so the children start.
@@ -26,6 +18,7 @@ use aws_sdk_kinesis::Client;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::balance::{self, Seen};
 use super::leases::{HeldLease, Lease, LeaseTable};
 use super::position::Checkpoint;
 use super::reader::{Chunk, ReadOptions, StreamId, backoff, read_shard};
@@ -203,61 +196,31 @@ impl Worker {
                 held.lease.mark_lost();
             }
         }
-        let by_id: HashMap<&str, &Lease> =
-            leases.iter().map(|l| (l.shard_id.as_str(), l)).collect();
-        let finished = |shard: &str| match by_id.get(shard) {
-            Some(parent) => parent.checkpoint == Checkpoint::ShardEnd,
-            None => !self.known_shards.contains(shard),
-        };
-        let eligible: Vec<&Lease> = leases
-            .iter()
-            .filter(|l| {
-                l.checkpoint != Checkpoint::ShardEnd && l.parents.iter().all(|p| finished(p))
+        let held = &self.held;
+        let seen: Vec<Seen> = balance::eligible(leases, &self.known_shards)
+            .into_iter()
+            .map(|lease| {
+                let mine = held.contains_key(&lease.shard_id);
+                let expired = match lease.owner.as_deref() {
+                    None => true,
+                    // Ours from an earlier run with the same worker id.
+                    Some(owner) if owner == me => !mine,
+                    Some(_) => self.seen.get(&lease.shard_id).is_some_and(|(_, changed)| {
+                        now.duration_since(*changed) >= self.settings.failover
+                    }),
+                };
+                Seen {
+                    lease,
+                    expired,
+                    mine,
+                }
             })
             .collect();
-        let expired = |lease: &Lease| match lease.owner.as_deref() {
-            None => true,
-            // Ours from an earlier run with the same worker id.
-            Some(owner) if owner == me => !self.held.contains_key(&lease.shard_id),
-            Some(_) => self
-                .seen
-                .get(&lease.shard_id)
-                .is_some_and(|(_, changed)| now.duration_since(*changed) >= self.settings.failover),
-        };
-        let mut load: HashMap<&str, Vec<&Lease>> = HashMap::new();
-        for lease in &eligible {
-            if let Some(owner) = lease
-                .owner
-                .as_deref()
-                .filter(|o| *o != me && !expired(lease))
-            {
-                load.entry(owner).or_default().push(lease);
-            }
-        }
-        let workers = load.len() + 1;
-        let target = eligible.len().div_ceil(workers);
-        let mine = self.held.len();
-        if mine >= target {
-            return Ok(());
-        }
-        let mut wanted: Vec<&Lease> = eligible
-            .iter()
-            .copied()
-            .filter(|l| expired(l) && !self.held.contains_key(&l.shard_id))
-            .take(target - mine)
-            .collect();
-        if wanted.is_empty()
-            && let Some((owner, theirs)) = load.iter().max_by_key(|(_, theirs)| theirs.len())
-            && theirs.len() > target
-        {
-            tracing::info!(
-                from = owner,
-                target,
-                "stealing a lease to balance the workers"
-            );
-            wanted.push(theirs[0]);
-        }
+        let wanted = balance::choose(&seen);
         for lease in wanted {
+            if lease.owner.as_deref().is_some_and(|o| o != me) {
+                tracing::info!(shard = %lease.shard_id, from = ?lease.owner, "taking a lease over");
+            }
             if let Some(held) = self.leases.take(lease, me).await? {
                 self.start_reader(Arc::new(held), lease.checkpoint.clone());
             }
