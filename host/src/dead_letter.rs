@@ -92,6 +92,44 @@ impl DeadLetter {
             .collect()
     }
 
+    /// This letter with its `line` cut to at most `limit` bytes (for sinks whose records
+    /// have a size limit); the cut says how long the line was.
+    pub fn truncated(&self, limit: usize) -> std::borrow::Cow<'_, DeadLetter> {
+        if self.line.len() <= limit {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut end = limit;
+        while !self.line.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut letter = self.clone();
+        letter.line = format!(
+            "{}… (truncated from {} bytes)",
+            &self.line[..end],
+            self.line.len()
+        );
+        std::borrow::Cow::Owned(letter)
+    }
+
+    /// A document a sink cannot take (too large for it): the record made it through the
+    /// chain, so the letter holds the document as its `point`.
+    pub fn from_sink(sink: &str, cause: String, document: serde_json::Value) -> Self {
+        let text = |key: &str| document[key].as_str().unwrap_or_default().to_string();
+        DeadLetter {
+            module: sink.to_string(),
+            digest: String::new(),
+            generation: 0,
+            cause,
+            batch_failed: false,
+            user: text("user"),
+            trajectory: text("trajectory"),
+            seq: document["seq"].as_u64().unwrap_or_default() as u32,
+            line: String::new(),
+            point: Some(document),
+            source_position: None,
+        }
+    }
+
     /// A record the source itself refused: it never reached a module. `source` names the
     /// source (in place of a module); `position` is where it was read.
     pub fn from_source(source: &str, cause: String, line: &[u8], position: String) -> Self {

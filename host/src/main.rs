@@ -33,6 +33,24 @@ enum Command {
         #[arg(long)]
         no_reload: bool,
     },
+    /// Put PLT trajectories into a Kinesis stream, as the ingest Lambda does: from a
+    /// folder or s3://bucket/prefix, as fast as possible or at N × real time.
+    Replay {
+        /// A folder of .plt / .plt.gz files, or s3://bucket/prefix.
+        from: String,
+        /// The stream's name or ARN.
+        #[arg(long)]
+        stream: String,
+        /// N × real time, by the points' timestamps (default: as fast as possible).
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Address S3 buckets by path (for S3-compatible servers).
+        #[arg(long)]
+        s3_path_style: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Generate synthetic Geolife-format trajectories (deterministic for a seed).
     Synth(synth::SynthConfig),
     /// Run test cases (folders with case.toml, input, expected output) and compare.
@@ -106,6 +124,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             modules,
             update,
         } => run_cases(&paths, &modules, update),
+        Command::Replay {
+            from,
+            stream,
+            speed,
+            s3_path_style,
+            quiet,
+        } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report = runtime.block_on(async {
+                let clients = waystream_ingest::Clients::from_env(&stream, s3_path_style).await;
+                let options = waystream_ingest::ReplayOptions {
+                    speed,
+                    progress: !quiet,
+                };
+                let from = waystream_ingest::ReplayFrom::parse(&from);
+                waystream_ingest::replay(&from, &options, Some(&clients.s3), &clients.producer)
+                    .await
+            })?;
+            println!(
+                "put {} points in {} records ({} calls, {} entries resent) into {stream}",
+                report.lines, report.records, report.calls, report.resent
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Synth(config) => {
             let report = synth::generate(&config)?;
             println!(

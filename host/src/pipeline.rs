@@ -18,7 +18,7 @@ use crate::dead_letter::DeadLetter;
 use crate::document::{DocumentEncoder, Encoded};
 use crate::engine::{Engine, Module, digest_of};
 use crate::reload::{ReloadStatus, Reloader, Update};
-use crate::sinks::{DeadLetterSink, Sink};
+use crate::sinks::{DeadLetterSink, Sink, split_oversize};
 use crate::sources::{Acknowledgement, Source};
 use crate::summary::Summary;
 
@@ -61,6 +61,12 @@ impl Pipeline {
     /// Reads from `source` instead of the configured source (for embedding and tests).
     pub fn with_source(mut self, source: Box<dyn Source>) -> Self {
         self.source = source;
+        self
+    }
+
+    /// Writes to `sink` instead of the configured sink (for embedding and tests).
+    pub fn with_sink(mut self, sink: Box<dyn Sink>) -> Self {
+        self.sink = sink;
         self
     }
 
@@ -232,7 +238,12 @@ fn write_outputs(
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        if let Some(Output { chain, dead, ack }) = output {
+        if let Some(Output {
+            chain,
+            mut dead,
+            ack,
+        }) = output
+        {
             if let Some(out) = chain {
                 encoder.encode(
                     &out.batch.trajectories,
@@ -240,6 +251,14 @@ fn write_outputs(
                     &out.points,
                     &mut encoded,
                 );
+                // Documents the sink cannot take become dead letters (a rare, slow path).
+                if let Some(limit) = sink.max_document_bytes()
+                    && encoded.iter().any(|d| d.len() > limit)
+                {
+                    let (kept, oversize) = split_oversize(&encoded, limit, "sink");
+                    encoded = kept;
+                    dead.extend(oversize);
+                }
                 sink.write(&encoded).context("sink")?;
                 documents += encoded.len() as u64;
             }

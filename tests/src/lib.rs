@@ -5,6 +5,7 @@
 //! `cargo xtask test`) puts in `target/modules`; without them they fail and say so.
 
 pub mod aws;
+pub mod fake_firehose;
 mod stream;
 
 use std::path::{Path, PathBuf};

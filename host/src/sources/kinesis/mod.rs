@@ -26,19 +26,17 @@
 //!   writes acknowledged checkpoints;
 //! * [`balance`]: which leases to take, so several hosts share a stream;
 //! * [`reader`]: GetRecords polling for one shard, to its end;
-//! * [`aggregation`]: KPL aggregates, split into user records with sub-sequence numbers;
-//! * [`lines`]: how a point line is put in a record (`<user>/<trajectory>` key,
-//!   `<seq>\t<line>` data);
+//! * [`aggregation`] and [`lines`] (re-exported from `waystream-records`, which the
+//!   producers share): KPL aggregates, and how a point line is put in a record
+//!   (`<user>/<trajectory>` key, `<seq>\t<line>` data);
 //! * this file: the [`KinesisSource`] the pipeline pulls batches from. It runs the
 //!   workers on its own Tokio runtime and hands each batch an acknowledgement; the
 //!   checkpoint moves only when the pipeline calls it, after the sinks made the batch
 //!   durable (at-least-once). On [`Source::finish`] it writes the last checkpoints and
 //!   releases its leases, so another host takes them at once.
 
-pub mod aggregation;
 mod balance;
 mod leases;
-pub mod lines;
 mod position;
 mod reader;
 mod worker;
@@ -58,6 +56,7 @@ use crate::engine::bindings::{Batch, Line, RawLines, Records, Trajectory};
 use leases::{HeldLease, LeaseTable};
 pub use position::{Checkpoint, Position};
 use reader::{Chunk, ReadOptions, StreamId};
+pub use waystream_records::{aggregation, lines};
 use worker::{Worker, WorkerSettings};
 
 /// `[source]` with `type = "kinesis"`.

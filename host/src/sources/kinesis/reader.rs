@@ -19,9 +19,9 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use super::aggregation::{Deaggregated, deaggregate};
 use super::leases::HeldLease;
 use super::position::{Checkpoint, Position};
+use waystream_records::aggregation::{Deaggregated, deaggregate};
 
 /// A user record read from a shard (a plain record, or one out of a KPL aggregate).
 #[derive(Debug)]

@@ -1,0 +1,86 @@
+//! A fake Firehose that injects the faults no local server produces: entries refused in
+//! an accepted call (`FailedPutCount > 0`), throttled calls, bursts of 5xx. It records
+//! every call, so tests can check what was sent, resent and accepted.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use waystream::sinks::firehose::{CallError, FirehoseClient};
+
+/// What the fake refuses.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Each entry of a call fails with this probability.
+    pub entry_failure_rate: f64,
+    /// Every n-th call is throttled as a whole.
+    pub throttle_every: Option<u64>,
+    /// Calls with these numbers (from 1) fail with a 5xx.
+    pub server_errors: std::ops::Range<u64>,
+}
+
+/// Everything the fake saw.
+#[derive(Debug, Default)]
+pub struct Log {
+    /// Accepted records, in the order Firehose took them.
+    pub accepted: Vec<Vec<u8>>,
+    /// Per record: how often it was sent, and how often it was refused.
+    pub sent: HashMap<Vec<u8>, (u32, u32)>,
+    /// Per call: (records, bytes).
+    pub calls: Vec<(usize, usize)>,
+}
+
+/// The fake client; clones share the log.
+pub struct FakeFirehose {
+    faults: Faults,
+    rng: ChaCha8Rng,
+    calls: u64,
+    pub log: Arc<Mutex<Log>>,
+}
+
+impl FakeFirehose {
+    pub fn new(faults: Faults, seed: u64) -> Self {
+        FakeFirehose {
+            faults,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            calls: 0,
+            log: Arc::default(),
+        }
+    }
+}
+
+impl FirehoseClient for FakeFirehose {
+    fn put_record_batch(&mut self, records: &[&[u8]]) -> Result<Vec<Option<String>>, CallError> {
+        self.calls += 1;
+        let mut log = self.log.lock().unwrap();
+        log.calls
+            .push((records.len(), records.iter().map(|r| r.len()).sum()));
+        if self
+            .faults
+            .throttle_every
+            .is_some_and(|n| self.calls % n == 0)
+        {
+            return Err(CallError::Throttled(
+                "ThrottlingException (injected)".into(),
+            ));
+        }
+        if self.faults.server_errors.contains(&self.calls) {
+            return Err(CallError::Server("HTTP 500 (injected)".into()));
+        }
+        let mut codes = Vec::with_capacity(records.len());
+        for record in records {
+            let fail = self.rng.random_bool(self.faults.entry_failure_rate);
+            let entry = log.sent.entry(record.to_vec()).or_default();
+            entry.0 += 1;
+            if fail {
+                entry.1 += 1;
+                codes.push(Some("ServiceUnavailableException".to_string()));
+            } else {
+                log.accepted.push(record.to_vec());
+                codes.push(None);
+            }
+        }
+        Ok(codes)
+    }
+}
