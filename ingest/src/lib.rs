@@ -19,6 +19,7 @@ pub mod plt;
 pub mod producer;
 pub mod replay;
 
+pub use aws_lambda_events::event::s3::S3Event;
 pub use handler::{Clients, handle_s3_event, ingest_object};
 pub use producer::{Producer, PutReport, Run};
 pub use replay::{ReplayFrom, ReplayOptions, replay};

@@ -19,6 +19,9 @@ pub struct LocalAws {
     pub runtime: tokio::runtime::Runtime,
     pub kinesis: aws_sdk_kinesis::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Path-style, as local servers need.
+    pub s3: aws_sdk_s3::Client,
+    pub firehose: aws_sdk_firehose::Client,
 }
 
 /// The local servers, or none (and a note saying the test skips) when the test runs
@@ -39,6 +42,12 @@ pub fn local_aws(test: &str) -> Option<LocalAws> {
     Some(LocalAws {
         kinesis: aws_sdk_kinesis::Client::new(&shared),
         dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&shared)
+                .force_path_style(true)
+                .build(),
+        ),
+        firehose: aws_sdk_firehose::Client::new(&shared),
         runtime,
     })
 }
@@ -343,12 +352,18 @@ pub fn waystream_binary() -> PathBuf {
 }
 
 impl Host {
-    /// Starts `waystream run` on `source` (a `[source]` body), writing under `out`.
+    /// Starts `waystream run` on `source` (a `[source]` body) with the standard chain,
+    /// writing NDJSON under `out`.
     pub fn start(out: &Path, source: &str) -> Host {
-        std::fs::create_dir_all(out).unwrap();
-        let config = out.join("pipeline.toml");
         let text =
             config_text_with_source(source, out, &Stage::standard_chain(), "batch_size = 200");
+        Host::start_config(out, &text)
+    }
+
+    /// Starts `waystream run` on the config `text`; its log goes under `out`.
+    pub fn start_config(out: &Path, text: &str) -> Host {
+        std::fs::create_dir_all(out).unwrap();
+        let config = out.join("pipeline.toml");
         std::fs::write(&config, text).unwrap();
         let log = out.join("host.log");
         let child = Command::new(waystream_binary())

@@ -1,0 +1,332 @@
+//! The AWS pipeline end to end on local servers (moto: S3, DynamoDB, Firehose;
+//! kinesis-mock: Kinesis), started by `cargo xtask test`: PLT objects in S3 → the ingest
+//! Lambda's handler → Kinesis → a `waystream run` host → Firehose → S3, with dead letters
+//! in their own bucket; and `waystream replay`'s pacing.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use aws_sdk_kinesis::types::ShardIteratorType;
+use waystream::document::point_id_hex;
+use waystream_ingest::{Clients, S3Event, handle_s3_event};
+use waystream_tests::aws::{Host, LocalAws, local_aws, unique, wait_until, waystream_binary};
+use waystream_tests::{PLT_HEADER, Stage, plt_line};
+
+/// Every line of every object under `bucket`, by object key.
+fn objects(aws: &LocalAws, bucket: &str) -> HashMap<String, String> {
+    aws.runtime.block_on(async {
+        let mut out = HashMap::new();
+        let listed = aws
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        for object in listed.contents() {
+            let key = object.key().unwrap();
+            let body = aws
+                .s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            let bytes = body.body.collect().await.unwrap().into_bytes();
+            out.insert(key.to_string(), String::from_utf8(bytes.to_vec()).unwrap());
+        }
+        out
+    })
+}
+
+fn create_bucket(aws: &LocalAws, bucket: &str) {
+    aws.runtime
+        .block_on(aws.s3.create_bucket().bucket(bucket).send())
+        .unwrap();
+}
+
+fn put_object(aws: &LocalAws, bucket: &str, key: &str, body: Vec<u8>) {
+    aws.runtime
+        .block_on(
+            aws.s3
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(body.into())
+                .send(),
+        )
+        .unwrap();
+}
+
+/// A Firehose delivery stream writing to `bucket`.
+fn create_delivery_stream(aws: &LocalAws, name: &str, bucket: &str) {
+    use aws_sdk_firehose::types::{DeliveryStreamType, ExtendedS3DestinationConfiguration};
+    let destination = ExtendedS3DestinationConfiguration::builder()
+        .role_arn("arn:aws:iam::123456789012:role/firehose")
+        .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+        .prefix("points/")
+        .build()
+        .unwrap();
+    aws.runtime
+        .block_on(
+            aws.firehose
+                .create_delivery_stream()
+                .delivery_stream_name(name)
+                .delivery_stream_type(DeliveryStreamType::DirectPut)
+                .extended_s3_destination_configuration(destination)
+                .send(),
+        )
+        .unwrap();
+}
+
+/// A PLT file of `points` points, 5 s apart; `bad` (if any) replaces that point's line.
+fn plt(points: u32, offset: f64, bad: Option<u32>) -> Vec<u8> {
+    let mut text = PLT_HEADER.to_string();
+    for i in 0..points {
+        let line = match bad {
+            Some(b) if b == i => {
+                "39.9,this is no longitude,0,100,39744.1,2008-10-23,02:00:00".to_string()
+            }
+            _ => plt_line(39.90 + offset, 116.30 + i as f64 * 0.0003, 100.0, i * 5),
+        };
+        text.push_str(&line);
+        text.push_str("\r\n");
+    }
+    text.into_bytes()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn plt_objects_in_s3_arrive_in_firehose_and_bad_lines_in_the_dead_letter_bucket() {
+    let Some(aws) = local_aws("aws_pipeline_end_to_end") else {
+        return;
+    };
+    let (stream, table) = (unique("e2e"), unique("e2e-leases"));
+    let (input, delivered, dead) = (
+        unique("e2e-input"),
+        unique("e2e-delivered"),
+        unique("e2e-dead"),
+    );
+    let delivery_stream = unique("e2e-points");
+    aws.create_stream(&stream, 2);
+    for bucket in [&input, &delivered, &dead] {
+        create_bucket(&aws, bucket);
+    }
+    create_delivery_stream(&aws, &delivery_stream, &delivered);
+
+    // Six trajectories: one gzipped, one with a bad line; plus a key outside the layout.
+    let mut expected: HashSet<String> = HashSet::new();
+    let mut keys = Vec::new();
+    for t in 0..6u32 {
+        let (user, id) = (format!("{:03}", t % 3), format!("2008102302{t:04}"));
+        let bad = (t == 4).then_some(17);
+        let mut body = plt(150, t as f64 * 0.01, bad);
+        let mut key = format!("Data/{user}/Trajectory/{id}.plt");
+        if t == 2 {
+            body = gzip(&body);
+            key.push_str(".gz");
+        }
+        put_object(&aws, &input, &key, body);
+        keys.push(key);
+        expected.extend(
+            (0..150)
+                .filter(|&s| bad != Some(s))
+                .map(|s| point_id_hex(&user, &id, s)),
+        );
+    }
+    put_object(&aws, &input, "uploads/notes.plt", plt(3, 0.0, None));
+    keys.push("uploads/notes.plt".into());
+
+    // The Lambda handler on the S3 event.
+    let records: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|key| {
+            // An S3 notification as AWS sends it.
+            serde_json::json!({
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": "2026-11-25T03:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": { "principalId": "AWS:TEST" },
+                "requestParameters": { "sourceIPAddress": "127.0.0.1" },
+                "responseElements": { "x-amz-request-id": "TEST", "x-amz-id-2": "TEST" },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "ingest",
+                    "bucket": { "name": input, "ownerIdentity": { "principalId": "TEST" }, "arn": format!("arn:aws:s3:::{input}") },
+                    "object": { "key": key.replace(' ', "+"), "size": 1, "eTag": "0", "sequencer": "0" }
+                }
+            })
+        })
+        .collect();
+    let event: S3Event = serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+    let result = aws.runtime.block_on(async {
+        let clients = Clients::from_env(&stream, true).await;
+        handle_s3_event(&clients, &event).await
+    });
+    let error = format!("{:#}", result.unwrap_err());
+    assert!(
+        error.contains("uploads/notes.plt") && error.contains("Geolife layout"),
+        "{error}"
+    );
+    assert!(
+        error.starts_with("1 object(s)"),
+        "the six good objects were ingested: {error}"
+    );
+
+    // The host: Kinesis → chain → Firehose, dead letters to S3.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = format!(
+        "batch_size = 200\n[source]\ntype = \"kinesis\"\nstream = {stream:?}\nlease_table = {table:?}\n\
+         poll_interval_ms = 200\n"
+    );
+    for stage in Stage::standard_chain() {
+        config += &format!(
+            "[[transforms]]\nname = {:?}\npath = {:?}\n{}\n",
+            stage.name,
+            stage.path.display().to_string(),
+            stage.extra
+        );
+    }
+    config += &format!(
+        "[sink]\ntype = \"firehose\"\ndelivery_stream = {delivery_stream:?}\n\
+         [dead_letter]\ntype = \"s3\"\nbucket = {dead:?}\nprefix = \"dead/\"\npath_style = true\n"
+    );
+    let mut host = Host::start_config(dir.path(), &config);
+    let arrived = |aws: &LocalAws| -> Vec<serde_json::Value> {
+        objects(aws, &delivered)
+            .values()
+            .flat_map(|body| {
+                assert!(body.ends_with('\n'), "every record ends its line");
+                body.lines()
+                    .map(|line| {
+                        serde_json::from_str::<serde_json::Value>(line)
+                            .unwrap_or_else(|e| panic!("{line:?}: {e}"))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let all = wait_until(Duration::from_secs(90), || {
+        let ids: HashSet<String> = arrived(&aws)
+            .iter()
+            .map(|d| d["point_id"].as_str().unwrap().to_string())
+            .collect();
+        expected.is_subset(&ids) || !host.running()
+    });
+    let documents = arrived(&aws);
+    let ids: HashSet<String> = documents
+        .iter()
+        .map(|d| d["point_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        all && expected.is_subset(&ids),
+        "{} of {} points arrived; log:\n{}",
+        ids.len(),
+        expected.len(),
+        host.log_text()
+    );
+    assert_eq!(ids.len(), expected.len(), "nothing but the expected points");
+    host.stop();
+
+    // One single-line document per record: no record held a newline of its own.
+    for document in &documents {
+        assert!(document["location"]["lat"].is_number(), "{document}");
+    }
+    let letters: Vec<serde_json::Value> = objects(&aws, &dead)
+        .iter()
+        .inspect(|(key, _)| {
+            assert!(
+                key.starts_with("dead/") && key.ends_with(".ndjson"),
+                "{key}"
+            )
+        })
+        .flat_map(|(_, body)| {
+            body.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["module"], "parse-plt");
+    assert_eq!(letters[0]["seq"], 17);
+    assert!(
+        letters[0]["line"]
+            .as_str()
+            .unwrap()
+            .contains("this is no longitude")
+    );
+    assert!(!letters[0]["cause"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn replay_at_60x_keeps_the_relative_timing_of_a_trajectory() {
+    let Some(aws) = local_aws("replay_at_60x") else {
+        return;
+    };
+    let stream = unique("replay");
+    aws.create_stream(&stream, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("Data/007/Trajectory");
+    std::fs::create_dir_all(&folder).unwrap();
+    // Nine points 30 s apart: 240 s of trajectory, 4 s at × 60.
+    let mut text = PLT_HEADER.to_string();
+    for i in 0..9 {
+        text += &plt_line(39.9, 116.3 + i as f64 * 0.001, 100.0, i * 30);
+        text += "\r\n";
+    }
+    std::fs::write(folder.join("walk.plt"), text).unwrap();
+
+    let status = Command::new(waystream_binary())
+        .args(["replay", "--quiet", "--speed", "60", "--stream", &stream])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    // When each point arrived in the stream (one aggregate per point at this pace).
+    let arrivals: Vec<f64> = aws.runtime.block_on(async {
+        let iterator = aws
+            .kinesis
+            .get_shard_iterator()
+            .stream_name(&stream)
+            .shard_id("shardId-000000000000")
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap();
+        let records = aws
+            .kinesis
+            .get_records()
+            .shard_iterator(iterator.shard_iterator().unwrap())
+            .send()
+            .await
+            .unwrap();
+        records
+            .records()
+            .iter()
+            .map(|r| r.approximate_arrival_timestamp().unwrap().as_secs_f64())
+            .collect()
+    });
+    assert_eq!(arrivals.len(), 9, "one record per point");
+    let span = arrivals[8] - arrivals[0];
+    eprintln!("replay ×60: 240 s of points arrived over {span:.3} s (4 s expected)");
+    assert!((span - 4.0).abs() <= 0.4, "span {span:.3} s");
+    for (i, arrival) in arrivals.iter().enumerate() {
+        let expected = i as f64 * 0.5;
+        assert!(
+            (arrival - arrivals[0] - expected).abs() <= 0.4,
+            "point {i} at {:.3} s, expected {expected} s",
+            arrival - arrivals[0]
+        );
+    }
+}
