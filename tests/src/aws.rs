@@ -207,35 +207,48 @@ impl LocalAws {
 
     /// Splits `shard` at the middle of its hash range, and waits until the stream is active.
     pub fn split_in_half(&self, stream: &str, shard: &str) {
-        self.runtime.block_on(async {
-            let shards = self
-                .kinesis
-                .list_shards()
-                .stream_name(stream)
-                .send()
-                .await
-                .unwrap();
-            let range = shards
-                .shards()
-                .iter()
-                .find(|s| s.shard_id() == shard)
-                .and_then(|s| s.hash_key_range())
-                .cloned()
-                .unwrap();
-            let (low, high): (u128, u128) = (
-                range.starting_hash_key().parse().unwrap(),
-                range.ending_hash_key().parse().unwrap(),
-            );
-            self.kinesis
-                .split_shard()
-                .stream_name(stream)
-                .shard_to_split(shard)
-                .new_starting_hash_key((low + (high - low) / 2).to_string())
-                .send()
-                .await
-                .unwrap();
-        });
+        let (low, high) = self
+            .shards(stream)
+            .into_iter()
+            .find(|s| s.0 == shard)
+            .unwrap()
+            .1;
+        self.runtime
+            .block_on(
+                self.kinesis
+                    .split_shard()
+                    .stream_name(stream)
+                    .shard_to_split(shard)
+                    .new_starting_hash_key((low + (high - low) / 2).to_string())
+                    .send(),
+            )
+            .unwrap();
         self.wait_active(stream);
+    }
+
+    /// Every shard: id, hash range, and whether it is still open.
+    fn shards(&self, stream: &str) -> Vec<(String, (u128, u128), bool)> {
+        let out = self
+            .runtime
+            .block_on(self.kinesis.list_shards().stream_name(stream).send())
+            .unwrap();
+        out.shards()
+            .iter()
+            .map(|s| {
+                let range = s.hash_key_range().unwrap();
+                let closed = s
+                    .sequence_number_range()
+                    .and_then(|r| r.ending_sequence_number());
+                (
+                    s.shard_id().to_string(),
+                    (
+                        range.starting_hash_key().parse().unwrap(),
+                        range.ending_hash_key().parse().unwrap(),
+                    ),
+                    closed.is_none(),
+                )
+            })
+            .collect()
     }
 
     /// Merges two adjacent shards, and waits until the stream is active.
@@ -255,35 +268,14 @@ impl LocalAws {
 
     /// The open shards, by id, with their hash ranges' starts (for picking adjacent ones).
     pub fn open_shards(&self, stream: &str) -> Vec<(String, u128)> {
-        self.runtime.block_on(async {
-            let out = self
-                .kinesis
-                .list_shards()
-                .stream_name(stream)
-                .send()
-                .await
-                .unwrap();
-            let mut open: Vec<(String, u128)> = out
-                .shards()
-                .iter()
-                .filter(|s| {
-                    s.sequence_number_range()
-                        .and_then(|r| r.ending_sequence_number())
-                        .is_none()
-                })
-                .map(|s| {
-                    let start = s
-                        .hash_key_range()
-                        .unwrap()
-                        .starting_hash_key()
-                        .parse()
-                        .unwrap();
-                    (s.shard_id().to_string(), start)
-                })
-                .collect();
-            open.sort_by_key(|(_, start)| *start);
-            open
-        })
+        let mut open: Vec<(String, u128)> = self
+            .shards(stream)
+            .into_iter()
+            .filter(|s| s.2)
+            .map(|(id, (start, _), _)| (id, start))
+            .collect();
+        open.sort_by_key(|(_, start)| *start);
+        open
     }
 
     /// Every lease item of `table`, by shard id (attribute name → value); none while the

@@ -59,7 +59,7 @@ impl FirehoseClient for FakeFirehose {
         if self
             .faults
             .throttle_every
-            .is_some_and(|n| self.calls % n == 0)
+            .is_some_and(|n| self.calls.is_multiple_of(n))
         {
             return Err(CallError::Throttled(
                 "ThrottlingException (injected)".into(),

@@ -19,6 +19,8 @@ use waystream::document::{DocumentEncoder, Encoded};
 use waystream::engine::bindings as host;
 use waystream::engine::{Engine, Instance, Limits, Module};
 use waystream::reload::Outcome;
+use waystream::sinks::firehose::{CallError, FirehoseClient};
+use waystream::sinks::{FirehoseConfig, FirehoseSink, Sink};
 use waystream_benches::*;
 use waystream_guest::{self as guest, Transform};
 
@@ -167,6 +169,12 @@ fn main() -> Result<()> {
         bytes as f64 / 1e6 / encoding.as_secs_f64().max(1e-9),
         bytes as f64 / 1e6
     );
+    let (records, megabytes, took) = firehose_sink(&outputs)?;
+    println!(
+        "- Firehose sink, encoding + batching in-process (PutRecordBatch to a client that accepts everything): {:.0} records/s, {:.1} MB/s ({records} records, {megabytes:.1} MB)",
+        rate(records, took),
+        megabytes / took.as_secs_f64().max(1e-9)
+    );
     let (median, worst) = swap_pauses(&engine, &mut chain, &lines, &args, &zones12)?;
     println!(
         "- hot swap of geofence at a batch boundary (snapshot + instantiate + restore, state of {} trajectories): median {median:.2?}, worst {worst:.2?} over {} swaps",
@@ -179,6 +187,49 @@ fn main() -> Result<()> {
         args.swaps
     );
     Ok(())
+}
+
+/// A Firehose that accepts every record, to time the sink's own work.
+struct AcceptAll;
+
+impl FirehoseClient for AcceptAll {
+    fn put_record_batch(&mut self, records: &[&[u8]]) -> Result<Vec<Option<String>>, CallError> {
+        Ok(vec![None; records.len()])
+    }
+}
+
+/// Encodes the chain's outputs and sends them through a [`FirehoseSink`] on
+/// [`AcceptAll`]: (records, MB, time).
+fn firehose_sink(outputs: &[ChainOutput]) -> Result<(usize, f64, Duration)> {
+    let config = FirehoseConfig {
+        delivery_stream: "bench".into(),
+        retry_base_ms: 1,
+        max_backoff_ms: 1,
+        backpressure_after: 1,
+    };
+    let mut sink = FirehoseSink::new(AcceptAll, config);
+    let stats = sink.stats();
+    let mut encoder = DocumentEncoder::default();
+    let mut encoded = Encoded::default();
+    let ((), took) = timed(|| {
+        for out in outputs {
+            encoder.encode(
+                &out.batch.trajectories,
+                &out.zone_sets,
+                &out.points,
+                &mut encoded,
+            );
+            Sink::write(&mut sink, &encoded)?;
+        }
+        Sink::flush(&mut sink)
+    })?;
+    let records = stats
+        .records_accepted
+        .load(std::sync::atomic::Ordering::Relaxed) as usize;
+    let bytes = stats
+        .bytes_accepted
+        .load(std::sync::atomic::Ordering::Relaxed);
+    Ok((records, bytes as f64 / 1e6, took))
 }
 
 /// Passes over the data per measurement; the fastest counts.

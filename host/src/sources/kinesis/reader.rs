@@ -134,24 +134,13 @@ pub async fn read_shard(
                 let code = aws_sdk_kinesis::error::ProvideErrorMetadata::code(&e).unwrap_or("");
                 if code == "ExpiredIteratorException" {
                     tracing::info!(%shard, "shard iterator expired; resuming after the last record read");
-                    let renewed = match &last_read {
-                        Some(read) => {
-                            let after = ShardIteratorType::AfterSequenceNumber;
-                            shard_iterator(&kinesis, &stream, &shard, after, Some(read), &options)
-                                .await
-                        }
-                        None => {
-                            shard_iterator(
-                                &kinesis,
-                                &stream,
-                                &shard,
-                                kind.clone(),
-                                sequence.as_deref(),
-                                &options,
-                            )
-                            .await
-                        }
+                    // After the last record read; from the start if none was read yet.
+                    let (kind, sequence) = match &last_read {
+                        Some(read) => (ShardIteratorType::AfterSequenceNumber, Some(read.as_ref())),
+                        None => (kind.clone(), sequence.as_deref()),
                     };
+                    let renewed =
+                        shard_iterator(&kinesis, &stream, &shard, kind, sequence, &options).await;
                     iterator = Some(renewed?);
                     continue;
                 }
