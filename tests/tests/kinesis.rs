@@ -567,3 +567,59 @@ fn seed_kcl_lease(aws: &LocalAws, table: &str, shard: &str, checkpoint: &str, su
             .unwrap();
     });
 }
+
+#[test]
+fn shards_without_a_checkpoint_start_at_latest_or_at_a_timestamp() {
+    let Some(aws) = local_aws("starting_positions") else {
+        return;
+    };
+    let records = point_records("start", 4, 60);
+    let (before, after) = records.split_at(records.len() / 2);
+    let keys = |records: &[PointRecord]| -> HashSet<(String, u32)> {
+        records.iter().map(record_key).collect()
+    };
+
+    // AT_TIMESTAMP: only what arrived from the timestamp on.
+    let (stream, table) = (&unique("at-ts"), &unique("at-ts-leases"));
+    aws.create_stream(stream, 1);
+    aws.put(stream, before);
+    std::thread::sleep(Duration::from_millis(1500));
+    let from = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    std::thread::sleep(Duration::from_millis(500));
+    aws.put(stream, after);
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("starting_position = \"AT_TIMESTAMP\"\nstarting_timestamp = {from:?}");
+    let mut host = Host::start(
+        &dir.path().join("ts"),
+        &kinesis_source(stream, table, "host-a", &extra),
+    );
+    wait_for_all(after, &[&host], Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(1000));
+    host.stop();
+    let got: HashSet<(String, u32)> = host.documents().iter().map(document_key).collect();
+    assert_eq!(got, keys(after), "AT_TIMESTAMP {from}");
+
+    // LATEST: nothing put before the lease was created.
+    let (stream, table) = (&unique("latest"), &unique("latest-leases"));
+    aws.create_stream(stream, 1);
+    aws.put(stream, before);
+    let extra = "starting_position = \"LATEST\"";
+    let mut host = Host::start(
+        &dir.path().join("latest"),
+        &kinesis_source(stream, table, "host-a", extra),
+    );
+    let reading = wait_until(Duration::from_secs(30), || {
+        aws.owners(table)
+            .values()
+            .any(|o| o.as_deref() == Some("host-a"))
+            && host.log_text().contains("took the lease")
+    });
+    assert!(reading, "{}", host.log_text());
+    std::thread::sleep(Duration::from_millis(1000));
+    aws.put(stream, after);
+    wait_for_all(after, &[&host], Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(1000));
+    host.stop();
+    let got: HashSet<(String, u32)> = host.documents().iter().map(document_key).collect();
+    assert_eq!(got, keys(after), "LATEST");
+}

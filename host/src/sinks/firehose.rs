@@ -274,6 +274,26 @@ impl<C: FirehoseClient> DeadLetterSink for FirehoseSink<C> {
     }
 }
 
+impl<C: FirehoseClient> Drop for FirehoseSink<C> {
+    /// The sink's counters, once, when the pipeline is done with it.
+    fn drop(&mut self) {
+        let s = &self.stats;
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        tracing::info!(
+            stream = %self.config.delivery_stream,
+            records = get(&s.records_accepted),
+            bytes = get(&s.bytes_accepted),
+            calls = get(&s.calls),
+            entries_resent = get(&s.entries_failed),
+            throttled_calls = get(&s.throttled_calls),
+            server_errors = get(&s.server_errors),
+            other_errors = get(&s.other_errors),
+            backpressure_attempts = get(&s.backpressure_attempts),
+            "firehose sink done"
+        );
+    }
+}
+
 /// [`FirehoseClient`] on AWS, with its own small runtime (the sink is called from the
 /// pipeline's output thread, which is not async).
 pub struct AwsFirehose {
