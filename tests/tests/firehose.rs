@@ -124,6 +124,19 @@ fn throttling_and_a_burst_of_server_errors_are_retried_without_loss() {
 }
 
 #[test]
+fn a_document_over_1000_kib_is_refused_before_any_call() {
+    let fake = FakeFirehose::new(Faults::default(), 1);
+    let log = fake.log.clone();
+    let mut sink = FirehoseSink::new(fake, firehose_config());
+    // The pipeline asks first, and dead-letters what is larger (see the test below).
+    assert_eq!(sink.max_document_bytes(), Some(1000 * 1024));
+    let error = Sink::write(&mut sink, &documents(0, 1, MAX_RECORD_BYTES + 1)).unwrap_err();
+    assert!(error.to_string().contains("over Firehose's"), "{error}");
+    Sink::flush(&mut sink).unwrap();
+    assert!(log.lock().unwrap().calls.is_empty(), "nothing was sent");
+}
+
+#[test]
 fn calls_are_cut_at_4_mib_and_a_1000_kib_document_fits() {
     let log = send_through(
         Faults::default(),
