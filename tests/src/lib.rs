@@ -128,21 +128,28 @@ pub fn pipeline_config_text(input: &Path, out: &Path, stages: &[Stage], extra: &
 /// A pipeline config's TOML with `source` as the body of its `[source]` table, writing
 /// `out/points.ndjson` and `out/dead-letter.ndjson`.
 pub fn config_text_with_source(source: &str, out: &Path, stages: &[Stage], extra: &str) -> String {
-    let mut text = format!("{extra}\n[source]\n{source}\n");
-    for stage in stages {
-        text += &format!(
-            "[[transforms]]\nname = {:?}\npath = {:?}\n{}\n",
-            stage.name,
-            stage.path.display().to_string(),
-            stage.extra
-        );
-    }
+    let mut text = format!("{extra}\n[source]\n{source}\n{}", chain_text(stages));
     text += &format!(
         "[sink]\ntype = \"ndjson\"\npath = {:?}\n[dead_letter]\ntype = \"ndjson\"\npath = {:?}\n",
         out.join("points.ndjson").display().to_string(),
         out.join("dead-letter.ndjson").display().to_string()
     );
     text
+}
+
+/// The `[[transforms]]` tables of `stages`, in order.
+pub fn chain_text(stages: &[Stage]) -> String {
+    stages
+        .iter()
+        .map(|stage| {
+            format!(
+                "[[transforms]]\nname = {:?}\npath = {:?}\n{}\n",
+                stage.name,
+                stage.path.display().to_string(),
+                stage.extra
+            )
+        })
+        .collect()
 }
 
 /// Runs a pipeline to the end.

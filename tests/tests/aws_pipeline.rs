@@ -12,7 +12,7 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 use waystream::document::point_id_hex;
 use waystream_ingest::{Clients, S3Event, handle_s3_event};
 use waystream_tests::aws::{Host, LocalAws, local_aws, unique, wait_until, waystream_binary};
-use waystream_tests::{PLT_HEADER, Stage, plt_line};
+use waystream_tests::{PLT_HEADER, Stage, chain_text, plt_line};
 
 /// Every line of every object under `bucket`, by object key.
 fn objects(aws: &LocalAws, bucket: &str) -> HashMap<String, String> {
@@ -187,16 +187,9 @@ fn plt_objects_in_s3_arrive_in_firehose_and_bad_lines_in_the_dead_letter_bucket(
     let dir = tempfile::tempdir().unwrap();
     let mut config = format!(
         "batch_size = 200\n[source]\ntype = \"kinesis\"\nstream = {stream:?}\nlease_table = {table:?}\n\
-         poll_interval_ms = 200\n"
+         poll_interval_ms = 200\n{}",
+        chain_text(&Stage::standard_chain())
     );
-    for stage in Stage::standard_chain() {
-        config += &format!(
-            "[[transforms]]\nname = {:?}\npath = {:?}\n{}\n",
-            stage.name,
-            stage.path.display().to_string(),
-            stage.extra
-        );
-    }
     config += &format!(
         "[sink]\ntype = \"firehose\"\ndelivery_stream = {delivery_stream:?}\n\
          [dead_letter]\ntype = \"s3\"\nbucket = {dead:?}\nprefix = \"dead/\"\npath_style = true\n"

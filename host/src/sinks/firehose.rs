@@ -305,12 +305,7 @@ pub struct AwsFirehose {
 impl AwsFirehose {
     /// Connects through aws-config's default chain.
     pub fn connect(stream: &str) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let shared = runtime.block_on(aws_config::load_defaults(
-            aws_config::BehaviorVersion::latest(),
-        ));
+        let (runtime, shared) = super::blocking_aws()?;
         Ok(AwsFirehose {
             client: aws_sdk_firehose::Client::new(&shared),
             runtime,

@@ -85,6 +85,18 @@ impl DeadLetterConfig {
     }
 }
 
+/// A small runtime and the AWS config from aws-config's default chain, for a sink that
+/// calls AWS from the pipeline's output thread (which is not async).
+fn blocking_aws() -> Result<(tokio::runtime::Runtime, aws_config::SdkConfig)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let shared = runtime.block_on(aws_config::load_defaults(
+        aws_config::BehaviorVersion::latest(),
+    ));
+    Ok((runtime, shared))
+}
+
 /// Splits off the documents over `limit` bytes as dead letters (rare: the caller checks
 /// first). The letters carry the document as their `point` and say which sink refused it.
 pub fn split_oversize(documents: &Encoded, limit: usize, sink: &str) -> (Encoded, Vec<DeadLetter>) {

@@ -56,12 +56,7 @@ impl S3DeadLetters {
     /// Connects through aws-config's default chain (`AWS_ENDPOINT_URL_S3` overrides the
     /// endpoint).
     pub fn open(config: &S3DeadLetterConfig) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let shared = runtime.block_on(aws_config::load_defaults(
-            aws_config::BehaviorVersion::latest(),
-        ));
+        let (runtime, shared) = super::blocking_aws()?;
         let client = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&shared)
                 .force_path_style(config.path_style)
