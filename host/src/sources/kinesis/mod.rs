@@ -252,6 +252,10 @@ impl Source for KinesisSource {
                 self.bytes_read += record.data.len() as u64;
                 builder.add(&chunk.lease, record);
             }
+            // Once per chunk slice, not per record: the batch reaches its last record.
+            if let Some(last) = chunk.records[start..end].last() {
+                builder.acknowledge(&chunk.lease, Checkpoint::At(last.position.clone()));
+            }
             if end < chunk.records.len() {
                 self.partial = Some((chunk, end));
             } else if chunk.shard_end {
@@ -321,7 +325,6 @@ impl BatchBuilder {
 
     /// Adds a record as a line, or as a dead letter when it is corrupt or malformed.
     fn add(&mut self, lease: &Arc<HeldLease>, record: &reader::ShardRecord) {
-        self.acknowledge(lease, Checkpoint::At(record.position.clone()));
         let decoded = match &record.corrupt {
             Some(cause) => Err(cause.clone()),
             None => lines::decode(&record.partition_key, &record.data),
