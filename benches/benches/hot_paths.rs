@@ -180,7 +180,7 @@ fn encoding(c: &mut Criterion) {
                 id: "bench".into(),
             }],
             zone_sets: vec![vec!["inside-2nd-ring".into(), "tsinghua".into()]],
-            records: host::Records::Points(Vec::new()),
+            records: host::Records::Points(Default::default()),
         },
         points
             .iter()

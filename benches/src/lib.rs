@@ -65,7 +65,7 @@ pub fn to_guest(batch: &host::Batch) -> guest::Batch {
     }
 }
 
-fn point_to_guest(p: &host::Point) -> guest::Point {
+fn point_to_guest(p: host::Point) -> guest::Point {
     guest::Point {
         trajectory: p.trajectory,
         seq: p.seq,
@@ -101,7 +101,7 @@ pub fn point_to_host(p: &guest::Point) -> host::Point {
 /// `batch` with its records replaced by `points` (the next module's input).
 pub fn with_points(
     batch: &host::Batch,
-    points: Vec<host::Point>,
+    points: host::PointColumns,
     zone_sets: Option<Vec<Vec<String>>>,
 ) -> host::Batch {
     host::Batch {

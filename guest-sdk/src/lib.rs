@@ -41,6 +41,7 @@
 //! (or `cargo xtask build-transforms` for the project's own), with `crate-type = ["cdylib",
 //! "rlib"]` in the crate's manifest.
 
+mod points;
 pub mod state;
 pub mod testing;
 
@@ -59,9 +60,8 @@ pub mod bindings {
 }
 
 pub use bindings::waystream::transform::log::Level;
-pub use bindings::waystream::transform::types::{
-    Batch, Line, Output, Point, RawLines, Records, Rejection, Trajectory,
-};
+pub use bindings::waystream::transform::types::{Line, RawLines, Rejection, Trajectory};
+pub use points::{Batch, Output, Point, Records};
 
 /// Bits of [`Point::flags`], as documented in the WIT contract (`point-flags`).
 pub mod flags {
@@ -229,7 +229,7 @@ macro_rules! export_transform {
                 }
 
                 fn process(batch: contract::Batch) -> Result<contract::Output, String> {
-                    with_instance(|t| t.process(batch))
+                    with_instance(|t| t.process(batch.into()).map(Into::into))
                 }
 
                 fn snapshot() -> Vec<u8> {

@@ -65,7 +65,7 @@ impl DeadLetter {
                         let doc = Document::new(
                             traj,
                             &input.zone_sets,
-                            p,
+                            &p,
                             trajectory_seed(&traj.user, &traj.id),
                         );
                         serde_json::to_value(doc).ok()

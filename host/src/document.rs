@@ -16,7 +16,7 @@
 
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 
-use crate::engine::bindings::{Point, Trajectory};
+use crate::engine::bindings::{Point, PointColumns, Trajectory};
 
 /// Names of the 32 flag bits, as in the WIT contract's `point-flags`.
 const FLAG_NAMES: [&str; 32] = [
@@ -110,19 +110,19 @@ impl DocumentEncoder {
         &mut self,
         trajectories: &[Trajectory],
         zone_sets: &[Vec<String>],
-        points: &[Point],
+        points: &PointColumns,
         out: &mut Encoded,
     ) {
         out.clear();
         self.id_seeds.clear();
         self.id_seeds
             .extend(trajectories.iter().map(|t| trajectory_seed(&t.user, &t.id)));
-        for point in points {
+        for point in points.iter() {
             let trajectory = &trajectories[point.trajectory as usize];
             let doc = Document::new(
                 trajectory,
                 zone_sets,
-                point,
+                &point,
                 self.id_seeds[point.trajectory as usize],
             );
             // Writing to a Vec cannot fail, and every value here is serialisable.
@@ -394,7 +394,12 @@ mod tests {
             flags: 0b1010 | (1 << 17),
         };
         let mut out = Encoded::default();
-        DocumentEncoder::default().encode(&trajectories, &zone_sets, &[point, point], &mut out);
+        DocumentEncoder::default().encode(
+            &trajectories,
+            &zone_sets,
+            &[point, point].into_iter().collect(),
+            &mut out,
+        );
         assert_eq!(out.len(), 2);
         let doc = out.iter().next().unwrap();
         assert_eq!(

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dead_letter::DeadLetter;
-use crate::engine::bindings::{Batch, Output, Point, Records};
+use crate::engine::bindings::{Batch, NO_ZONES, Output, PointColumns, Records};
 use crate::engine::{CallError, Engine, Instance, Module};
 use crate::reload::{ActiveVersion, ReloadStatus};
 
@@ -72,7 +72,7 @@ pub struct ChainOutput {
     /// The batch's trajectory table (as the source made it).
     pub batch: Batch,
     /// The points that made it through every module.
-    pub points: Vec<Point>,
+    pub points: PointColumns,
     /// The zone-set table the points refer to.
     pub zone_sets: Vec<Vec<String>>,
 }
@@ -121,9 +121,9 @@ impl Chain {
         let mut work = Batch {
             trajectories: batch.trajectories.clone(),
             zone_sets: batch.zone_sets.clone(),
-            records: Records::Points(Vec::new()),
+            records: Records::Points(PointColumns::default()),
         };
-        let mut points = Vec::new();
+        let mut points = PointColumns::default();
         for index in 0..self.stages.len() {
             let input = if index == 0 { &batch } else { &work };
             if input.is_empty() {
@@ -160,7 +160,7 @@ impl Chain {
                         true,
                         all,
                     ));
-                    points = Vec::new();
+                    points = PointColumns::default();
                 }
             }
             work.records = Records::Points(std::mem::take(&mut points));
@@ -244,7 +244,7 @@ impl Chain {
 pub fn record_identity(batch: &Batch, index: usize) -> Option<(u32, u32)> {
     match &batch.records {
         Records::Lines(raw) => raw.lines.get(index).map(|l| (l.trajectory, l.seq)),
-        Records::Points(points) => points.get(index).map(|p| (p.trajectory, p.seq)),
+        Records::Points(points) => Some((*points.trajectory.get(index)?, *points.seq.get(index)?)),
     }
 }
 
@@ -277,22 +277,30 @@ fn check_accounting(input: &Batch, output: &Output, mask: &mut Vec<bool>) -> Res
             Some(seen) => *seen = true,
         }
     }
+    if !output.points.is_rectangular() {
+        return Err(format!(
+            "broken accounting: the module's point columns differ in length ({} points by `seq`)",
+            output.points.len()
+        ));
+    }
     let zone_sets = output.zone_sets.as_ref().unwrap_or(&input.zone_sets).len();
     let kept = (0..n).filter(|&i| !mask[i]);
-    for (point, index) in output.points.iter().zip(kept) {
+    let points = &output.points;
+    let identities = points.trajectory.iter().zip(&points.seq);
+    for ((&trajectory, &seq), index) in identities.zip(kept) {
         let expected = record_identity(input, index);
-        if expected != Some((point.trajectory, point.seq)) {
+        if expected != Some((trajectory, seq)) {
             return Err(format!(
-                "broken accounting: output point (trajectory {}, seq {}) does not match input record {index}",
-                point.trajectory, point.seq
+                "broken accounting: output point (trajectory {trajectory}, seq {seq}) does not match input record {index}"
             ));
         }
-        if point.zones.is_some_and(|z| z as usize >= zone_sets) {
-            return Err(format!(
-                "point refers to zone set {:?} of {zone_sets}",
-                point.zones
-            ));
-        }
+    }
+    if let Some(zones) = points
+        .zones
+        .iter()
+        .find(|&&z| z != NO_ZONES && z as usize >= zone_sets)
+    {
+        return Err(format!("point refers to zone set {zones} of {zone_sets}"));
     }
     Ok(())
 }
@@ -314,5 +322,73 @@ pub fn original_lines(batch: &Batch) -> HashMap<(u32, u32), &[u8]> {
                 .collect()
         }
         Records::Points(_) => HashMap::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::bindings::{Point, Trajectory};
+
+    fn points_batch(points: PointColumns) -> Batch {
+        Batch {
+            trajectories: vec![Trajectory {
+                user: "u".into(),
+                id: "t".into(),
+            }],
+            zone_sets: Vec::new(),
+            records: Records::Points(points),
+        }
+    }
+
+    fn point(seq: u32) -> Point {
+        Point {
+            trajectory: 0,
+            seq,
+            ts_ms: 0,
+            lat: 39.9,
+            lon: 116.4,
+            alt_m: None,
+            zones: None,
+            dist_m: None,
+            speed_mps: None,
+            heading_deg: None,
+            flags: 0,
+        }
+    }
+
+    fn output(points: PointColumns) -> Output {
+        Output {
+            points,
+            zone_sets: None,
+            rejected: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn columns_of_different_lengths_fail_the_batch() {
+        let input = points_batch((0..3).map(point).collect());
+        let mut ragged: PointColumns = (0..3).map(point).collect();
+        assert_eq!(
+            check_accounting(&input, &output(ragged.clone()), &mut Vec::new()),
+            Ok(())
+        );
+        ragged.lat.pop();
+        let error = check_accounting(&input, &output(ragged), &mut Vec::new()).unwrap_err();
+        assert!(error.contains("columns differ in length"), "{error}");
+    }
+
+    #[test]
+    fn a_zone_set_index_past_the_table_fails_the_batch_and_no_zones_does_not() {
+        let input = points_batch((0..2).map(point).collect());
+        let mut points: PointColumns = (0..2).map(point).collect();
+        assert_eq!(points.zones, vec![NO_ZONES, NO_ZONES]);
+        assert_eq!(
+            check_accounting(&input, &output(points.clone()), &mut Vec::new()),
+            Ok(())
+        );
+        points.zones[1] = 0;
+        let error = check_accounting(&input, &output(points), &mut Vec::new()).unwrap_err();
+        assert!(error.contains("zone set 0 of 0"), "{error}");
     }
 }

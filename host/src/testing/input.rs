@@ -96,7 +96,7 @@ pub fn points_from_documents(text: &str) -> Result<Batch> {
     Ok(Batch {
         trajectories,
         zone_sets,
-        records: Records::Points(points),
+        records: Records::Points(points.into_iter().collect()),
     })
 }
 
@@ -118,12 +118,12 @@ mod tests {
             panic!("points expected")
         };
         assert_eq!(points.len(), 2);
-        assert_eq!(points[1].ts_ms - points[0].ts_ms, 1_250);
+        assert_eq!(points.ts_ms[1] - points.ts_ms[0], 1_250);
         assert_eq!(
             batch.zone_sets,
             vec![vec!["x".to_string(), "y".to_string()]]
         );
-        assert_eq!(points[0].flags, 2 | 8);
+        assert_eq!(points.flags[0], 2 | 8);
         // Encoding them again gives the same fields back.
         let mut encoded = Encoded::default();
         DocumentEncoder::default().encode(

@@ -6,7 +6,7 @@
 
 wit_bindgen::generate!({
     inline: r#"
-        package waystream:transform@0.2.0;
+        package waystream:transform@0.9.0;
 
         interface transform {
             init: func(config: string) -> result<_, string>;
