@@ -12,7 +12,6 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use waystream::document::{DocumentEncoder, Encoded};
 use waystream::engine::bindings as host;
 use waystream::engine::{Engine, Instance, Limits, Module};
-use waystream_benches::point_to_host;
 use waystream_guest::{self as guest, Transform};
 
 const N: usize = 1024;
@@ -123,7 +122,7 @@ fn boundary(c: &mut Criterion) {
             id: "bench".into(),
         }],
         zone_sets: Vec::new(),
-        records: host::Records::Points(points.iter().map(point_to_host).collect()),
+        records: host::Records::Points(points.iter().copied().collect()),
     };
     let mut group = c.benchmark_group("boundary");
     group.throughput(Throughput::Elements(N as u64));
@@ -186,7 +185,7 @@ fn encoding(c: &mut Criterion) {
             .iter()
             .map(|p| host::Point {
                 zones: Some(0),
-                ..point_to_host(p)
+                ..*p
             })
             .collect(),
         None,

@@ -58,43 +58,8 @@ pub fn to_guest(batch: &host::Batch) -> guest::Batch {
                     })
                     .collect(),
             }),
-            host::Records::Points(points) => {
-                guest::Records::Points(points.iter().map(point_to_guest).collect())
-            }
+            host::Records::Points(points) => guest::Records::Points(points.iter().collect()),
         },
-    }
-}
-
-fn point_to_guest(p: host::Point) -> guest::Point {
-    guest::Point {
-        trajectory: p.trajectory,
-        seq: p.seq,
-        ts_ms: p.ts_ms,
-        lat: p.lat,
-        lon: p.lon,
-        alt_m: p.alt_m,
-        zones: p.zones,
-        dist_m: p.dist_m,
-        speed_mps: p.speed_mps,
-        heading_deg: p.heading_deg,
-        flags: p.flags,
-    }
-}
-
-/// A guest point as the host's type (the same fields).
-pub fn point_to_host(p: &guest::Point) -> host::Point {
-    host::Point {
-        trajectory: p.trajectory,
-        seq: p.seq,
-        ts_ms: p.ts_ms,
-        lat: p.lat,
-        lon: p.lon,
-        alt_m: p.alt_m,
-        zones: p.zones,
-        dist_m: p.dist_m,
-        speed_mps: p.speed_mps,
-        heading_deg: p.heading_deg,
-        flags: p.flags,
     }
 }
 

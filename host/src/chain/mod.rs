@@ -342,19 +342,7 @@ mod tests {
     }
 
     fn point(seq: u32) -> Point {
-        Point {
-            trajectory: 0,
-            seq,
-            ts_ms: 0,
-            lat: 39.9,
-            lon: 116.4,
-            alt_m: None,
-            zones: None,
-            dist_m: None,
-            speed_mps: None,
-            heading_deg: None,
-            flags: 0,
-        }
+        waystream_guest::testing::point(0, seq, 0, 39.9, 116.4)
     }
 
     fn output(points: PointColumns) -> Output {

@@ -22,32 +22,8 @@ pub use self::waystream::transform::types::{
 pub const NO_ZONES: u32 = u32::MAX;
 
 /// One point: row `i` of a [`PointColumns`], with the contract's `NaN` / [`NO_ZONES`]
-/// markers as `None`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
-    /// Index into the batch's trajectory table.
-    pub trajectory: u32,
-    /// Position in the trajectory.
-    pub seq: u32,
-    /// Milliseconds since the Unix epoch, UTC.
-    pub ts_ms: i64,
-    /// WGS84 degrees.
-    pub lat: f64,
-    /// WGS84 degrees.
-    pub lon: f64,
-    /// Metres.
-    pub alt_m: Option<f64>,
-    /// Index into the batch's zone-set table.
-    pub zones: Option<u32>,
-    /// Metres from the previous point.
-    pub dist_m: Option<f64>,
-    /// Metres per second from the previous point.
-    pub speed_mps: Option<f64>,
-    /// Degrees clockwise from north, from the previous point.
-    pub heading_deg: Option<f64>,
-    /// Bits as in the contract's `point-flags`.
-    pub flags: u32,
-}
+/// markers as `None`. The same type transforms see, from the guest SDK.
+pub use waystream_guest::Point;
 
 fn present(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
