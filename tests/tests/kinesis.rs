@@ -236,10 +236,19 @@ fn a_killed_host_resumes_after_its_last_checkpoint() {
             }
             placed
         });
+        // Kill once a third is out *and* a checkpoint is durable: output can run ahead of
+        // the first checkpoint write (one acknowledgement interval plus a DynamoDB call),
+        // and a kill before it would leave nothing to resume after.
+        let checkpointed = || {
+            aws.leases(table)
+                .values()
+                .any(|item| checkpoint_of(item).0.bytes().all(|b| b.is_ascii_digit()))
+        };
         assert!(wait_until(Duration::from_secs(60), || host
             .documents()
             .len()
-            > records.len() / 3));
+            > records.len() / 3
+            && checkpointed()));
         host.kill();
         // What the table says was durable when the host died.
         let checkpoints: HashMap<String, (String, u64)> = aws

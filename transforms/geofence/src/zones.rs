@@ -1,6 +1,7 @@
 //! The zones and their spatial index.
 
-use geo::{Intersects, MultiPolygon, Point};
+use geo::coordinate_position::{CoordPos, CoordinatePosition};
+use geo::{Coord, MultiPolygon};
 use geojson::GeoJson;
 use rstar::{AABB, RTree, primitives::GeomWithData, primitives::Rectangle};
 use waystream_guest::flags;
@@ -113,11 +114,17 @@ impl ZoneIndex {
     /// Fills `out` with the zones containing (lon, lat), edges included.
     pub fn zones_at(&self, lon: f64, lat: f64, out: &mut ZoneSet) {
         out.0.clear();
-        let point = Point::new(lon, lat);
+        let coord = Coord { x: lon, y: lat };
         let envelope = AABB::from_point([lon, lat]);
         for candidate in self.tree.locate_in_envelope_intersecting(&envelope) {
             let id = candidate.data;
-            if self.zones[id as usize].shape.intersects(&point) {
+            // Not `MultiPolygon::intersects`: it first computes the zone's bounding box, a
+            // walk over every vertex per query, which the R-tree has already checked.
+            let inside = self.zones[id as usize]
+                .shape
+                .iter()
+                .any(|polygon| polygon.coordinate_position(&coord) != CoordPos::Outside);
+            if inside {
                 out.0.push(id);
             }
         }

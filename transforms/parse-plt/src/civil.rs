@@ -31,16 +31,18 @@ pub fn parse_date_time_ms(date: &str, time: &str) -> Result<i64, ParseTimeError>
     Ok((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000)
 }
 
-/// Three unsigned decimal numbers separated by `sep`.
+/// Three unsigned decimal numbers of 1 to 4 digits separated by `sep`.
 fn split3(s: &str, sep: u8) -> Option<[i64; 3]> {
     let mut out = [0i64; 3];
-    let mut parts = s.split(sep as char);
+    let mut parts = s.as_bytes().split(|&b| b == sep);
     for slot in &mut out {
         let part = parts.next()?;
-        if part.is_empty() || part.len() > 4 || !part.bytes().all(|b| b.is_ascii_digit()) {
+        if part.is_empty() || part.len() > 4 {
             return None;
         }
-        *slot = part.parse().ok()?;
+        *slot = part.iter().try_fold(0i64, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+        })?;
     }
     parts.next().is_none().then_some(out)
 }
