@@ -61,7 +61,7 @@ pub mod bindings {
 
 pub use bindings::waystream::transform::log::Level;
 pub use bindings::waystream::transform::types::{Line, RawLines, Rejection, Trajectory};
-pub use points::{Batch, Output, Point, Records};
+pub use points::{Batch, NO_ZONES, Output, Point, Records};
 
 /// Bits of [`Point::flags`], as documented in the WIT contract (`point-flags`).
 pub mod flags {

@@ -13,7 +13,7 @@ use crate::bindings::waystream::transform::types as wire;
 use crate::{RawLines, Rejection, Trajectory};
 
 /// The `zones` column's marker for "in no zone" (see `zone-set-index` in the contract).
-const NO_ZONES: u32 = u32::MAX;
+pub const NO_ZONES: u32 = u32::MAX;
 
 /// One GPS point.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -19,7 +19,7 @@ pub use self::waystream::transform::types::{
 };
 
 /// The `zones` column's value for "in no zone" (see `zone-set-index` in the contract).
-pub const NO_ZONES: u32 = u32::MAX;
+pub use waystream_guest::NO_ZONES;
 
 /// One point: row `i` of a [`PointColumns`], with the contract's `NaN` / [`NO_ZONES`]
 /// markers as `None`. The same type transforms see, from the guest SDK.
