@@ -18,6 +18,15 @@ pub fn parse_date_time_ms(date: &str, time: &str) -> Result<i64, ParseTimeError>
     let bad = || ParseTimeError(format!("{date:?} {time:?}"));
     let [year, month, day] = split3(date, b'-').ok_or_else(bad)?;
     let [hour, minute, second] = split3(time, b':').ok_or_else(bad)?;
+    epoch_ms([year, month, day], [hour, minute, second]).ok_or_else(bad)
+}
+
+/// A calendar date and time of day (UTC) as milliseconds since the Unix epoch; none when
+/// the date does not exist or the time is out of range.
+pub(crate) fn epoch_ms(
+    [year, month, day]: [i64; 3],
+    [hour, minute, second]: [i64; 3],
+) -> Option<i64> {
     if !(1..=12).contains(&month)
         || day < 1
         || day > days_in_month(year, month)
@@ -25,10 +34,10 @@ pub fn parse_date_time_ms(date: &str, time: &str) -> Result<i64, ParseTimeError>
         || minute > 59
         || second > 59
     {
-        return Err(bad());
+        return None;
     }
     let days = days_from_civil(year, month, day);
-    Ok((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000)
+    Some((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000)
 }
 
 /// Three unsigned decimal numbers of 1 to 4 digits separated by `sep`.

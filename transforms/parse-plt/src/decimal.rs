@@ -19,34 +19,38 @@ const MAX_DIGITS: usize = 15;
 
 /// `text` as an `f64`, as `str::parse` reads it; none when it is not a number.
 pub fn parse_decimal(text: &str) -> Option<f64> {
-    plain_decimal(text.as_bytes()).or_else(|| text.parse().ok())
+    match plain_decimal_prefix(text.as_bytes()) {
+        Some((value, used)) if used == text.len() => Some(value),
+        _ => text.parse().ok(),
+    }
 }
 
-/// `[-]digits[.digits]` with at most 15 digits, or none.
-fn plain_decimal(bytes: &[u8]) -> Option<f64> {
-    let (negative, body) = match bytes.split_first()? {
-        (b'-', rest) => (true, rest),
-        _ => (false, bytes),
-    };
-    let (mut mantissa, mut digits, mut fraction_digits) = (0u64, 0usize, None::<usize>);
-    for &b in body {
+/// The plain decimal `[-]digits[.digits]` (at most 15 digits, at least one) that `bytes`
+/// starts with, and how many bytes it takes; none when `bytes` does not start with one.
+///
+/// The number ends at the first byte that is neither a digit nor its first `.`, so a
+/// caller parsing a line one field after the other checks the byte after it (a `,`).
+pub(crate) fn plain_decimal_prefix(bytes: &[u8]) -> Option<(f64, usize)> {
+    let negative = bytes.first() == Some(&b'-');
+    let mut used = usize::from(negative);
+    // Wrapping: a longer digit run is refused below, whatever the mantissa became.
+    let (mut mantissa, mut digits, mut point) = (0u64, 0usize, None::<usize>);
+    while let Some(&b) = bytes.get(used) {
         match b {
-            b'0'..=b'9' if digits < MAX_DIGITS => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
+            b'0'..=b'9' => {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
                 digits += 1;
-                if let Some(f) = &mut fraction_digits {
-                    *f += 1;
-                }
             }
-            b'.' if fraction_digits.is_none() => fraction_digits = Some(0),
-            _ => return None,
+            b'.' if point.is_none() => point = Some(digits),
+            _ => break,
         }
+        used += 1;
     }
-    if digits == 0 {
+    if digits == 0 || digits > MAX_DIGITS {
         return None;
     }
-    let value = mantissa as f64 / POW10[fraction_digits.unwrap_or(0)];
-    Some(if negative { -value } else { value })
+    let value = mantissa as f64 / POW10[digits - point.unwrap_or(digits)];
+    Some((if negative { -value } else { value }, used))
 }
 
 #[cfg(test)]

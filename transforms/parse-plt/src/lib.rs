@@ -17,6 +17,7 @@
 
 mod civil;
 mod decimal;
+mod one_pass;
 
 use waystream_guest::{Batch, Output, Point, Records, Rejection, Transform, flags};
 
@@ -118,6 +119,19 @@ const FIELD_NAMES: [&str; 5] = ["latitude", "longitude", "field 3", "altitude", 
 /// Parses one PLT point line (with or without its `\r`).
 pub fn parse_line(bytes: &[u8]) -> Result<PltFields, LineError> {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    match one_pass::parse_common(bytes) {
+        Some(fields) => Ok(fields),
+        None => parse_line_general(bytes),
+    }
+}
+
+/// Metres from PLT feet; none for Geolife's "no altitude".
+fn altitude_m(feet: f64) -> Option<f64> {
+    (feet != NO_ALTITUDE_FT).then_some(feet * METRES_PER_FOOT)
+}
+
+/// Any line without its `\r`: every check, one at a time, so a refusal says what is wrong.
+fn parse_line_general(bytes: &[u8]) -> Result<PltFields, LineError> {
     // One pass for both checks (branch-free, so the compiler can widen it).
     let (mut blank, mut printable) = (true, true);
     for &b in bytes {
@@ -170,11 +184,10 @@ pub fn parse_line(bytes: &[u8]) -> Result<PltFields, LineError> {
         });
     }
     let ts_ms = parse_date_time_ms(fields[5], fields[6]).map_err(LineError::Time)?;
-    let alt_m = (alt_ft != NO_ALTITUDE_FT).then_some(alt_ft * METRES_PER_FOOT);
     Ok(PltFields {
         lat,
         lon,
-        alt_m,
+        alt_m: altitude_m(alt_ft),
         ts_ms,
     })
 }

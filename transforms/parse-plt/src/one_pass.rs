@@ -1,0 +1,174 @@
+//! The shape nearly every PLT line has, read in one pass.
+//!
+//! `39.984702,116.318417,0,492,39744.1201851852,2008-10-23,02:53:04`: five plain decimals
+//! and a date and time of fixed width, no spaces. [`parse_common`] reads such a line left to
+//! right once, each number as its digits go by, where the general reader checks the bytes,
+//! splits the fields, trims them and then parses each (four passes, and `parse-plt` is
+//! most of a chain's time). Anything else — spaces, exponents, long numbers, a short date,
+//! every error — is left to the general reader, which gives the same values for what this
+//! accepts (a test compares the two on generated lines) and the reasons for what it refuses.
+
+use crate::PltFields;
+use crate::civil::epoch_ms;
+use crate::decimal::plain_decimal_prefix;
+
+/// The fields of a line of the common shape, with the same values as the general reader;
+/// none for any other line (which may still be valid).
+pub(crate) fn parse_common(line: &[u8]) -> Option<PltFields> {
+    let mut numbers = [0f64; 5];
+    let mut rest = line;
+    for number in &mut numbers {
+        let (value, used) = plain_decimal_prefix(rest)?;
+        let (&comma, after) = rest[used..].split_first()?;
+        if comma != b',' {
+            return None;
+        }
+        *number = value;
+        rest = after;
+    }
+    let [lat, lon, _, alt_ft, _] = numbers;
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        return None;
+    }
+    let ts_ms = date_time_ms(rest.try_into().ok()?)?;
+    Some(PltFields {
+        lat,
+        lon,
+        alt_m: crate::altitude_m(alt_ft),
+        ts_ms,
+    })
+}
+
+/// `YYYY-MM-DD,HH:MM:SS` exactly.
+fn date_time_ms(text: &[u8; 19]) -> Option<i64> {
+    let separators_ok = text[4] == b'-'
+        && text[7] == b'-'
+        && text[10] == b','
+        && text[13] == b':'
+        && text[16] == b':';
+    if !separators_ok {
+        return None;
+    }
+    let number = |from: usize, to: usize| {
+        text[from..to].iter().try_fold(0i64, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+        })
+    };
+    epoch_ms(
+        [number(0, 4)?, number(5, 7)?, number(8, 10)?],
+        [number(11, 13)?, number(14, 16)?, number(17, 19)?],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_line_general;
+
+    /// A deterministic xorshift stream.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn geolife_like(rng: &mut Rng) -> Vec<u8> {
+        // Mostly six decimals, as Geolife writes them; sometimes a float's full digits.
+        let (lat, lon) = (
+            rng.below(180_000_000) as f64 / 1e6 - 90.0,
+            rng.below(360_000_000) as f64 / 1e6 - 180.0,
+        );
+        let (lat, lon) = match rng.below(8) {
+            0 => (lat.to_string(), lon.to_string()),
+            _ => (format!("{lat:.6}"), format!("{lon:.6}")),
+        };
+        let alt = match rng.below(4) {
+            0 => "-777".to_string(),
+            1 => format!("{:.1}", rng.below(20_000) as f64 / 10.0 - 100.0),
+            _ => rng.below(3_000).to_string(),
+        };
+        let days = format!(
+            "{}.{}",
+            39_000 + rng.below(3_000),
+            rng.below(10_000_000_000)
+        );
+        // Days past the 28th sometimes do not exist: the general reader says why.
+        let last_day = if rng.below(8) == 0 { 31 } else { 28 };
+        format!(
+            "{lat},{lon},0,{alt},{days},{:04}-{:02}-{:02},{:02}:{:02}:{:02}",
+            1990 + rng.below(40),
+            1 + rng.below(12),
+            1 + rng.below(last_day),
+            rng.below(24),
+            rng.below(60),
+            rng.below(60)
+        )
+        .into_bytes()
+    }
+
+    /// Bytes a mutation may put into a line: the ones the readers treat specially.
+    const MUTATIONS: &[u8] = b"0123456789-.,: eE+\t\r\x00a";
+
+    #[test]
+    fn agrees_with_the_general_reader_on_generated_and_mutated_lines() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let (mut common, mut general_only) = (0, 0);
+        for i in 0..100_000 {
+            let mut line = geolife_like(&mut rng);
+            // Most lines get one to three mutations: replaced, inserted or removed bytes.
+            for _ in 0..(i % 4) {
+                let at = rng.below(line.len() as u64 + 1) as usize;
+                let byte = MUTATIONS[rng.below(MUTATIONS.len() as u64) as usize];
+                match rng.below(3) {
+                    0 if at < line.len() => line[at] = byte,
+                    1 if at < line.len() => drop(line.remove(at)),
+                    _ => line.insert(at, byte),
+                }
+            }
+            let general = parse_line_general(&line);
+            match parse_common(&line) {
+                Some(fields) => {
+                    common += 1;
+                    let text = String::from_utf8_lossy(&line);
+                    let general = general.unwrap_or_else(|e| panic!("{text:?}: {e}"));
+                    assert_eq!(fields.lat.to_bits(), general.lat.to_bits(), "{text:?}");
+                    assert_eq!(fields.lon.to_bits(), general.lon.to_bits(), "{text:?}");
+                    assert_eq!(
+                        fields.alt_m.map(f64::to_bits),
+                        general.alt_m.map(f64::to_bits),
+                        "{text:?}"
+                    );
+                    assert_eq!(fields.ts_ms, general.ts_ms, "{text:?}");
+                }
+                None => general_only += usize::from(general.is_ok()),
+            }
+        }
+        // Both kinds occur, so the comparison above is not vacuous.
+        assert!(common > 20_000, "{common} lines took the one-pass path");
+        assert!(
+            general_only > 1_000,
+            "{general_only} valid lines took the general path"
+        );
+    }
+
+    #[test]
+    fn leaves_other_shapes_to_the_general_reader() {
+        for line in [
+            " 39.9,116.3,0,492,39744.1,2008-10-23,02:53:04",
+            "39.9,116.3,0,492,39744.1,2008-10-23,2:53:04",
+            "39.9,116.3,0,4.92e2,39744.1,2008-10-23,02:53:04",
+            "39.9,116.3,0,492,39744.1201851852123,2008-10-23,02:53:04",
+            "+39.9,116.3,0,492,39744.1,2008-10-23,02:53:04",
+        ] {
+            assert_eq!(parse_common(line.as_bytes()), None, "{line:?}");
+            assert!(parse_line_general(line.as_bytes()).is_ok(), "{line:?}");
+        }
+    }
+}
