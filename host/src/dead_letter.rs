@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use crate::chain::{original_lines, record_identity};
-use crate::document::{Document, trajectory_seed};
+use crate::document::DocumentEncoder;
 use crate::engine::Module;
 use crate::engine::bindings::{Batch, Records};
 
@@ -61,14 +61,7 @@ impl DeadLetter {
                     .unwrap_or_default();
                 let point = match &input.records {
                     Records::Points(points) => points.get(index).and_then(|p| {
-                        let traj = input.trajectories.get(p.trajectory as usize)?;
-                        let doc = Document::new(
-                            traj,
-                            &input.zone_sets,
-                            &p,
-                            trajectory_seed(&traj.user, &traj.id),
-                        );
-                        serde_json::to_value(doc).ok()
+                        DocumentEncoder::to_value(&input.trajectories, &input.zone_sets, &p)
                     }),
                     Records::Lines(_) => None,
                 };

@@ -11,10 +11,9 @@
 //!
 //! (on one line). `point_id` is deterministic: the same user, trajectory and `seq` always
 //! give the same id, so duplicates from at-least-once delivery can be recognised
-//! downstream. Encoding runs once per point, so it allocates nothing per point: it writes
-//! into one reused buffer, with identities hashed once per trajectory per batch.
-
-use serde::ser::{Serialize, SerializeSeq, Serializer};
+//! downstream. Encoding runs once per point, so it allocates nothing per point and does
+//! no string work per point: it writes into one reused buffer, with identities escaped
+//! and hashed once per trajectory per batch (see [`DocumentEncoder`]).
 
 use crate::engine::bindings::{Point, PointColumns, Trajectory};
 
@@ -99,9 +98,19 @@ impl Encoded {
 }
 
 /// Encodes points as output documents, reusing its buffers across batches.
+///
+/// Everything a batch's documents share is prepared once per batch: each trajectory's
+/// JSON-escaped `{"user":…,"trajectory":…,"seq":` head and point-id seed, and each zone
+/// set's JSON array. Per point only numbers are written, into the output buffer directly.
 #[derive(Debug, Default)]
 pub struct DocumentEncoder {
+    /// The heads of the batch's trajectories, back to back; `head_ends` splits them.
+    heads: Vec<u8>,
+    head_ends: Vec<usize>,
     id_seeds: Vec<u64>,
+    /// The batch's zone sets as JSON arrays, back to back; `zone_ends` splits them.
+    zone_arrays: Vec<u8>,
+    zone_ends: Vec<usize>,
 }
 
 impl DocumentEncoder {
@@ -114,104 +123,125 @@ impl DocumentEncoder {
         out: &mut Encoded,
     ) {
         out.clear();
-        self.id_seeds.clear();
-        self.id_seeds
-            .extend(trajectories.iter().map(|t| trajectory_seed(&t.user, &t.id)));
+        self.prepare(trajectories, zone_sets);
         for point in points.iter() {
-            let trajectory = &trajectories[point.trajectory as usize];
-            let doc = Document::new(
-                trajectory,
-                zone_sets,
-                &point,
-                self.id_seeds[point.trajectory as usize],
-            );
-            // Writing to a Vec cannot fail, and every value here is serialisable.
-            let _ = serde_json::to_writer(&mut out.bytes, &doc);
+            self.write(&point, &mut out.bytes);
             out.bytes.push(b'\n');
             out.ends.push(out.bytes.len());
         }
     }
-}
 
-/// One output document, borrowing everything from the batch.
-#[derive(serde::Serialize)]
-pub struct Document<'a> {
-    user: &'a str,
-    trajectory: &'a str,
-    seq: u32,
-    ts: Timestamp,
-    location: Location,
-    alt_m: Option<f64>,
-    zones: &'a [String],
-    dist_m: Option<f64>,
-    speed_mps: Option<f64>,
-    heading_deg: Option<f64>,
-    flags: Flags,
-    point_id: PointId,
-}
-
-impl<'a> Document<'a> {
-    /// The document of `point`; `id_seed` is [`trajectory_seed`] of its trajectory.
-    pub fn new(
-        trajectory: &'a Trajectory,
-        zone_sets: &'a [Vec<String>],
+    /// The document of one point as a JSON value (for dead letters, not the hot path).
+    pub fn to_value(
+        trajectories: &[Trajectory],
+        zone_sets: &[Vec<String>],
         point: &Point,
-        id_seed: u64,
-    ) -> Self {
-        Document {
-            user: &trajectory.user,
-            trajectory: &trajectory.id,
-            seq: point.seq,
-            ts: Timestamp(point.ts_ms),
-            location: Location {
-                lat: point.lat,
-                lon: point.lon,
-            },
-            alt_m: point.alt_m,
-            zones: point
-                .zones
-                .and_then(|z| zone_sets.get(z as usize))
-                .map_or(&[], Vec::as_slice),
-            dist_m: point.dist_m,
-            speed_mps: point.speed_mps,
-            heading_deg: point.heading_deg,
-            flags: Flags(point.flags),
-            point_id: PointId(point_id(id_seed, point.seq)),
+    ) -> Option<serde_json::Value> {
+        let mut encoder = DocumentEncoder::default();
+        encoder.prepare(trajectories, zone_sets);
+        let mut bytes = Vec::new();
+        encoder.write(point, &mut bytes);
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn prepare(&mut self, trajectories: &[Trajectory], zone_sets: &[Vec<String>]) {
+        self.heads.clear();
+        self.head_ends.clear();
+        self.id_seeds.clear();
+        for trajectory in trajectories {
+            self.heads.extend_from_slice(b"{\"user\":");
+            json_string(&trajectory.user, &mut self.heads);
+            self.heads.extend_from_slice(b",\"trajectory\":");
+            json_string(&trajectory.id, &mut self.heads);
+            self.heads.extend_from_slice(b",\"seq\":");
+            self.head_ends.push(self.heads.len());
+            self.id_seeds
+                .push(trajectory_seed(&trajectory.user, &trajectory.id));
+        }
+        self.zone_arrays.clear();
+        self.zone_ends.clear();
+        for zones in zone_sets {
+            self.zone_arrays.push(b'[');
+            for (i, zone) in zones.iter().enumerate() {
+                if i > 0 {
+                    self.zone_arrays.push(b',');
+                }
+                json_string(zone, &mut self.zone_arrays);
+            }
+            self.zone_arrays.push(b']');
+            self.zone_ends.push(self.zone_arrays.len());
         }
     }
-}
 
-#[derive(serde::Serialize)]
-struct Location {
-    lat: f64,
-    lon: f64,
-}
-
-/// The set flag bits as a list of names.
-struct Flags(u32);
-
-impl Serialize for Flags {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.count_ones() as usize))?;
+    /// Appends the document of `point` (without its `\n`); `prepare` saw its batch.
+    fn write(&self, point: &Point, out: &mut Vec<u8>) {
+        let t = point.trajectory as usize;
+        out.extend_from_slice(slice_of(&self.heads, &self.head_ends, t));
+        out.extend_from_slice(itoa::Buffer::new().format(point.seq).as_bytes());
+        out.extend_from_slice(b",\"ts\":\"");
+        let mut ts = [0u8; 32];
+        let len = format_iso8601(point.ts_ms, &mut ts);
+        out.extend_from_slice(&ts[..len]);
+        out.extend_from_slice(b"\",\"location\":{\"lat\":");
+        number(Some(point.lat), out);
+        out.extend_from_slice(b",\"lon\":");
+        number(Some(point.lon), out);
+        out.extend_from_slice(b"},\"alt_m\":");
+        number(point.alt_m, out);
+        out.extend_from_slice(b",\"zones\":");
+        match point.zones.map(|z| z as usize) {
+            Some(z) if z < self.zone_ends.len() => {
+                out.extend_from_slice(slice_of(&self.zone_arrays, &self.zone_ends, z));
+            }
+            _ => out.extend_from_slice(b"[]"),
+        }
+        out.extend_from_slice(b",\"dist_m\":");
+        number(point.dist_m, out);
+        out.extend_from_slice(b",\"speed_mps\":");
+        number(point.speed_mps, out);
+        out.extend_from_slice(b",\"heading_deg\":");
+        number(point.heading_deg, out);
+        out.extend_from_slice(b",\"flags\":[");
+        let mut first = true;
         for (bit, name) in FLAG_NAMES.iter().enumerate() {
-            if self.0 & (1 << bit) != 0 {
-                seq.serialize_element(name)?;
+            if point.flags & (1 << bit) != 0 {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.push(b'"');
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'"');
             }
         }
-        seq.end()
+        out.extend_from_slice(b"],\"point_id\":\"");
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let id = point_id(self.id_seeds[t], point.seq);
+        out.extend((0..16).map(|i| HEX[((id >> (60 - 4 * i)) & 0xf) as usize]));
+        out.extend_from_slice(b"\"}");
     }
 }
 
-/// Milliseconds since the epoch, serialised as ISO-8601 UTC (`2008-10-23T02:53:04Z`, with
-/// `.mmm` only when the milliseconds are not zero).
-pub struct Timestamp(pub i64);
+/// Part `i` of `bytes`, which `ends` splits into parts.
+fn slice_of<'a>(bytes: &'a [u8], ends: &[usize], i: usize) -> &'a [u8] {
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    &bytes[start..ends[i]]
+}
 
-impl Serialize for Timestamp {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut buf = [0u8; 32];
-        let len = format_iso8601(self.0, &mut buf);
-        // format_iso8601 writes ASCII only.
-        s.serialize_str(std::str::from_utf8(&buf[..len]).unwrap_or_default())
+/// `text` as a JSON string, quoted and escaped.
+fn json_string(text: &str, out: &mut Vec<u8>) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(out, text);
+}
+
+/// A JSON number as serde_json writes it (shortest round-trip form); `null` when absent
+/// or not finite, which JSON cannot hold.
+fn number(value: Option<f64>, out: &mut Vec<u8>) {
+    match value {
+        Some(v) if v.is_finite() => {
+            out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
+        }
+        _ => out.extend_from_slice(b"null"),
     }
 }
 
@@ -285,20 +315,6 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
-}
-
-/// The 16-hex-digit point id.
-struct PointId(u64);
-
-impl Serialize for PointId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut buf = [0u8; 16];
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = HEX[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
-        }
-        s.serialize_str(std::str::from_utf8(&buf).unwrap_or_default())
-    }
 }
 
 /// FNV-1a over `user`, a separator and `id`: the per-trajectory part of a point id.
@@ -420,6 +436,60 @@ mod tests {
             serde_json::json!(["zone_enter", "altitude_missing", "user_17"])
         );
         assert_eq!(v["point_id"], point_id_hex("021", "t\"1\n", 7));
+    }
+
+    #[test]
+    fn absent_and_non_finite_values_are_null_and_strings_are_escaped() {
+        let trajectories = vec![Trajectory {
+            user: "ü\\\u{1}".into(),
+            id: "x".into(),
+        }];
+        let zone_sets = vec![vec!["a \"quoted\" zone".to_string()], vec![]];
+        let mut point = Point {
+            trajectory: 0,
+            seq: u32::MAX,
+            ts_ms: 1_224_730_384_007,
+            lat: -0.0,
+            lon: 1e-7,
+            alt_m: Some(f64::INFINITY),
+            zones: Some(0),
+            dist_m: Some(f64::NEG_INFINITY),
+            speed_mps: Some(123456789.125),
+            heading_deg: None,
+            flags: 0,
+        };
+        let unknown_zones = Point {
+            zones: Some(7),
+            ..point
+        };
+        point.flags = 1 << 31;
+        let mut out = Encoded::default();
+        DocumentEncoder::default().encode(
+            &trajectories,
+            &zone_sets,
+            &[point, unknown_zones].into_iter().collect(),
+            &mut out,
+        );
+        let docs: Vec<serde_json::Value> = out
+            .iter()
+            .map(|d| serde_json::from_slice(d).unwrap())
+            .collect();
+        let expected = serde_json::json!({
+            "user": "ü\\\u{1}", "trajectory": "x", "seq": u32::MAX,
+            "ts": "2008-10-23T02:53:04.007Z",
+            "location": {"lat": -0.0, "lon": 1e-7},
+            "alt_m": null, "zones": ["a \"quoted\" zone"], "dist_m": null,
+            "speed_mps": 123456789.125, "heading_deg": null, "flags": ["user_31"],
+            "point_id": point_id_hex("ü\\\u{1}", "x", u32::MAX),
+        });
+        assert_eq!(docs[0], expected);
+        assert_eq!(docs[1]["zones"], serde_json::json!([]), "unknown zone set");
+        assert_eq!(docs[1]["flags"], serde_json::json!([]));
+        // Numbers are written exactly as serde_json writes them.
+        let text = std::str::from_utf8(out.iter().next().unwrap()).unwrap();
+        for value in [-0.0, 1e-7, 123456789.125] {
+            assert!(text.contains(&serde_json::to_string(&value).unwrap()), "{text}");
+        }
     }
 
     #[test]

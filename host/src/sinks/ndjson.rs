@@ -44,7 +44,10 @@ impl NdjsonFile {
             .with_context(|| format!("creating {}", path.display()))?;
         Ok(NdjsonFile {
             path,
-            out: BufWriter::with_capacity(1 << 20, file),
+            // Small on purpose: a batch of documents (hundreds of KB, already one buffer)
+            // is larger and goes to the file directly instead of being copied in here;
+            // dead letters, written one by one, gather in it.
+            out: BufWriter::with_capacity(64 << 10, file),
         })
     }
 
