@@ -488,7 +488,10 @@ mod tests {
         // Numbers are written exactly as serde_json writes them.
         let text = std::str::from_utf8(out.iter().next().unwrap()).unwrap();
         for value in [-0.0, 1e-7, 123456789.125] {
-            assert!(text.contains(&serde_json::to_string(&value).unwrap()), "{text}");
+            assert!(
+                text.contains(&serde_json::to_string(&value).unwrap()),
+                "{text}"
+            );
         }
     }
 

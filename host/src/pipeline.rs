@@ -105,6 +105,7 @@ impl Pipeline {
     /// sinks, finishes the source and returns the summary.
     pub fn run(mut self) -> Result<Summary> {
         let started = Instant::now();
+        let cpu_before = crate::summary::CpuTime::now();
         let progress = self.progress_bar();
         let mut summary = Summary::default();
         // Encoding and writing run on their own thread, one batch behind the chain, so
@@ -173,6 +174,9 @@ impl Pipeline {
         summary.swaps = status.swaps();
         summary.reload_failures = status.failures();
         summary.peak_rss_bytes = crate::summary::peak_rss_bytes();
+        summary.cpu = crate::summary::CpuTime::now()
+            .zip(cpu_before)
+            .map(|(now, before)| now.since(before));
         Ok(summary)
     }
 

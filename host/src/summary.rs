@@ -28,6 +28,43 @@ pub struct Summary {
     pub reload_failures: u64,
     /// The process's peak resident set size, where the OS tells (Linux).
     pub peak_rss_bytes: Option<u64>,
+    /// CPU time the process spent during the run (all threads), where the OS tells
+    /// (Linux): with `wall`, how many cores the run kept busy and on what.
+    pub cpu: Option<CpuTime>,
+}
+
+/// CPU time of the whole process: in its own code, and in the kernel on its behalf
+/// (reading and writing files, mostly).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTime {
+    pub user: Duration,
+    pub system: Duration,
+}
+
+impl CpuTime {
+    /// The process's CPU time so far (`utime` and `stime` of /proc/self/stat), on Linux.
+    pub fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name, which is in parentheses and may hold spaces:
+        // state is field 3, utime 14 and stime 15, in USER_HZ ticks (100 per second).
+        let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ').skip(11);
+        let mut ticks = || -> Option<Duration> {
+            let n: u64 = fields.next()?.parse().ok()?;
+            Some(Duration::from_millis(n * 10))
+        };
+        Some(CpuTime {
+            user: ticks()?,
+            system: ticks()?,
+        })
+    }
+
+    /// The CPU time spent since `earlier`.
+    pub fn since(self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
 }
 
 impl Summary {
@@ -60,6 +97,14 @@ impl fmt::Display for Summary {
             "  throughput     {:>12.0} points/s",
             self.records_per_second()
         )?;
+        if let Some(cpu) = self.cpu {
+            writeln!(
+                f,
+                "  cpu time       {:>12.3} s user, {:.3} s system",
+                cpu.user.as_secs_f64(),
+                cpu.system.as_secs_f64()
+            )?;
+        }
         if let Some(bytes) = self.peak_rss_bytes {
             writeln!(f, "  peak RSS       {:>12.1} MB", bytes as f64 / 1e6)?;
         }
@@ -108,4 +153,24 @@ pub fn peak_rss_bytes() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_counts_work_done() {
+        let before = CpuTime::now().expect("Linux has /proc/self/stat");
+        let started = std::time::Instant::now();
+        let mut x = 1u64;
+        while started.elapsed() < Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        let spent = CpuTime::now().unwrap().since(before);
+        assert!(
+            spent.user + spent.system >= Duration::from_millis(50),
+            "{spent:?}"
+        );
+    }
 }
