@@ -32,25 +32,98 @@ pub fn parse_decimal(text: &str) -> Option<f64> {
 /// caller parsing a line one field after the other checks the byte after it (a `,`).
 pub(crate) fn plain_decimal_prefix(bytes: &[u8]) -> Option<(f64, usize)> {
     let negative = bytes.first() == Some(&b'-');
-    let mut used = usize::from(negative);
-    // Wrapping: a longer digit run is refused below, whatever the mantissa became.
-    let (mut mantissa, mut digits, mut point) = (0u64, 0usize, None::<usize>);
-    while let Some(&b) = bytes.get(used) {
-        match b {
-            b'0'..=b'9' => {
-                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
-                digits += 1;
-            }
-            b'.' if point.is_none() => point = Some(digits),
-            _ => break,
-        }
-        used += 1;
+    let start = usize::from(negative);
+    // PLT whole parts are short (1 to 5 digits), fraction parts long (6 to 10): eight
+    // digits at a time pays off only on the long ones (measured: on whole parts too, the
+    // native build was a quarter slower, the Wasm one a tenth slower than this split).
+    let (whole, whole_digits) = short_digit_run(&bytes[start..], 0);
+    let mut used = start + whole_digits;
+    let (mut mantissa, mut fraction_digits) = (whole, 0);
+    if bytes.get(used) == Some(&b'.') {
+        (mantissa, fraction_digits) = long_digit_run(&bytes[used + 1..], whole);
+        used += 1 + fraction_digits;
     }
+    let digits = whole_digits + fraction_digits;
     if digits == 0 || digits > MAX_DIGITS {
         return None;
     }
-    let value = mantissa as f64 / POW10[digits - point.unwrap_or(digits)];
+    let value = mantissa as f64 / POW10[fraction_digits];
     Some((if negative { -value } else { value }, used))
+}
+
+/// The digits `bytes` starts with, appended to `value`: (the new value, how many digits),
+/// a byte at a time. The value wraps past 20 digits; callers refuse more than 15 anyway.
+#[inline(always)]
+fn short_digit_run(bytes: &[u8], mut value: u64) -> (u64, usize) {
+    let mut used = 0;
+    while let Some(&b) = bytes.get(used).filter(|b| b.is_ascii_digit()) {
+        value = value.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+        used += 1;
+    }
+    (value, used)
+}
+
+/// [`short_digit_run`], eight bytes at a time where eight are left (SWAR: the digit test
+/// and the conversion are a few 64-bit operations for all eight), which makes far fewer
+/// loop rounds than a byte at a time; in Wasm every round also checks the epoch deadline.
+#[inline(always)]
+fn long_digit_run(bytes: &[u8], mut value: u64) -> (u64, usize) {
+    let mut used = 0;
+    while let Some(chunk) = bytes.get(used..used + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let n = leading_digits(word);
+        if n == 0 {
+            return (value, used);
+        }
+        // The n digits, as byte values, moved to the end of the word (leading zeros).
+        let digit_values = word.wrapping_sub(0x3030_3030_3030_3030) << (8 * (8 - n));
+        value = value
+            .wrapping_mul(POW10_INT[n])
+            .wrapping_add(eight_digits(digit_values));
+        used += n;
+        if n < 8 {
+            return (value, used);
+        }
+    }
+    let (value, tail) = short_digit_run(&bytes[used..], value);
+    (value, used + tail)
+}
+
+/// Powers of ten for the digit counts of one SWAR step.
+const POW10_INT: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// How many of the eight bytes of `word` (first byte lowest) are ASCII digits before the
+/// first one that is not.
+#[inline(always)]
+fn leading_digits(word: u64) -> usize {
+    const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    // A digit is 0x30..=0x39: its high nibble is 3, and still 3 after adding 6. A carry
+    // out of a byte (only from bytes >= 0xfa) reaches later bytes only, past the first
+    // non-digit, so the count stays right.
+    let not_digit = ((word & HIGH_NIBBLES) ^ THREES)
+        | ((word.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES) ^ THREES);
+    (not_digit.trailing_zeros() / 8) as usize
+}
+
+/// The number written by eight digit values (0..=9, one per byte, first byte most
+/// significant): pairs, then fours, then all eight, by multiplication.
+#[inline(always)]
+fn eight_digits(digits: u64) -> u64 {
+    let pairs = digits.wrapping_mul(10).wrapping_add(digits >> 8);
+    let low = (pairs & 0x0000_00ff_0000_00ff).wrapping_mul(100 + (1_000_000 << 32));
+    let high = ((pairs >> 16) & 0x0000_00ff_0000_00ff).wrapping_mul(1 + (10_000 << 32));
+    low.wrapping_add(high) >> 32
 }
 
 #[cfg(test)]
@@ -91,6 +164,33 @@ mod tests {
             let ours = parse_decimal(text).map(f64::to_bits);
             let std = text.parse::<f64>().ok().map(f64::to_bits);
             assert_eq!(ours, std, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn digit_runs_match_a_byte_at_a_time_reading() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Up to 20 bytes, mostly digits, sometimes another byte (any value).
+            let text: Vec<u8> = (0..(x % 21))
+                .map(|i| {
+                    let r = x.rotate_left(i as u32 * 3);
+                    if r % 7 == 0 {
+                        (r >> 8) as u8
+                    } else {
+                        b'0' + (r >> 8) as u8 % 10
+                    }
+                })
+                .collect();
+            let run = text.iter().take_while(|b| b.is_ascii_digit()).count();
+            let expected = text[..run].iter().fold(7u64, |v, &b| {
+                v.wrapping_mul(10).wrapping_add(u64::from(b - b'0'))
+            });
+            assert_eq!(long_digit_run(&text, 7), (expected, run), "{text:?}");
+            assert_eq!(short_digit_run(&text, 7), (expected, run), "{text:?}");
         }
     }
 
