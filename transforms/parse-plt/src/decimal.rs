@@ -178,7 +178,7 @@ mod tests {
             let text: Vec<u8> = (0..(x % 21))
                 .map(|i| {
                     let r = x.rotate_left(i as u32 * 3);
-                    if r % 7 == 0 {
+                    if r.is_multiple_of(7) {
                         (r >> 8) as u8
                     } else {
                         b'0' + (r >> 8) as u8 % 10
