@@ -123,7 +123,7 @@ impl OpenFile {
         }
         let start = self.pos;
         let rest = &self.content[start..];
-        let (mut end, next) = match rest.iter().position(|&b| b == b'\n') {
+        let (mut end, next) = match memchr::memchr(b'\n', rest) {
             Some(i) => (start + i, start + i + 1),
             None => (self.content.len(), self.content.len()),
         };
