@@ -31,7 +31,7 @@
 //!
 //! [limits]                          # per module instance
 //! memory_mib = 256
-//! call_timeout_ms = 5000
+//! call_timeout_ms = 5000            # 0: no limit, ~20 % faster; trusted modules only
 //! ```
 //!
 //! Digest pinning (opt-in): with `require_pinned_digests = true` at the top level, a

@@ -26,8 +26,9 @@ fn compare_or_update(name: &str, actual: &[Value]) {
     );
 }
 
-#[test]
-fn standard_chain_matches_the_golden_files() {
+/// The standard chain's documents and dead letters (digests masked) on the golden
+/// fixture, with `extra` config.
+fn run_fixture(extra: &str) -> (Vec<Value>, Vec<Value>) {
     let dir = tempfile::tempdir().unwrap();
     // Start inside the demo zones so that zone changes happen.
     generate(&SynthConfig {
@@ -40,12 +41,11 @@ fn standard_chain_matches_the_golden_files() {
     })
     .unwrap();
     let out = dir.path().join("out");
-    // Small batches: trajectories cross batch boundaries, so per-trajectory state must carry.
     run(&pipeline_config(
         &dir.path().join("in"),
         &out,
         &Stage::standard_chain(),
-        "batch_size = 16",
+        extra,
     ));
     let points = read_ndjson(&out.join("points.ndjson"));
     let mut dead = read_ndjson(&out.join("dead-letter.ndjson"));
@@ -54,6 +54,23 @@ fn standard_chain_matches_the_golden_files() {
         letter["digest"] = Value::String("<digest>".into());
     }
     assert!(!points.is_empty() && !dead.is_empty());
+    (points, dead)
+}
+
+/// Small batches: trajectories cross batch boundaries, so per-trajectory state must carry.
+const SMALL_BATCHES: &str = "batch_size = 16";
+
+#[test]
+fn standard_chain_matches_the_golden_files() {
+    let (points, dead) = run_fixture(SMALL_BATCHES);
     compare_or_update("chain-points.ndjson", &points);
     compare_or_update("chain-dead-letter.ndjson", &dead);
+}
+
+#[test]
+fn without_a_call_timeout_the_chain_gives_the_same_output() {
+    // Modules compiled without deadline checks run the same code paths otherwise.
+    let timed = run_fixture(SMALL_BATCHES);
+    let untimed = run_fixture(&format!("{SMALL_BATCHES}\n[limits]\ncall_timeout_ms = 0"));
+    assert_eq!(untimed, timed);
 }

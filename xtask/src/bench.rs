@@ -84,36 +84,45 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
             .args(["--swaps", if options.smoke { "3" } else { "20" }]),
     )?;
 
+    let chain_config = format!(
+        "[source]\ntype = \"files\"\npath = {data:?}\n\
+         [[transforms]]\nname = \"parse-plt\"\npath = {p:?}\n\
+         [[transforms]]\nname = \"geofence\"\npath = {g:?}\nconfig_files = {{ zones = {zones:?} }}\n\
+         [[transforms]]\nname = \"speed\"\npath = {s:?}\n\
+         [sink]\ntype = \"ndjson\"\npath = {out:?}\n[dead_letter]\ntype = \"ndjson\"\npath = {dead:?}\n",
+        p = root.join("target/modules/parse-plt.wasm"),
+        g = root.join("target/modules/geofence.wasm"),
+        s = root.join("target/modules/speed.wasm"),
+        out = work.join("out/points.ndjson"),
+        dead = work.join("out/dead-letter.ndjson"),
+    );
     let config = work.join("pipeline.toml");
+    std::fs::write(&config, &chain_config)?;
+    let untimed_config = work.join("pipeline-untimed.toml");
     std::fs::write(
-        &config,
-        format!(
-            "[source]\ntype = \"files\"\npath = {data:?}\n\
-             [[transforms]]\nname = \"parse-plt\"\npath = {p:?}\n\
-             [[transforms]]\nname = \"geofence\"\npath = {g:?}\nconfig_files = {{ zones = {zones:?} }}\n\
-             [[transforms]]\nname = \"speed\"\npath = {s:?}\n\
-             [sink]\ntype = \"ndjson\"\npath = {out:?}\n[dead_letter]\ntype = \"ndjson\"\npath = {dead:?}\n",
-            p = root.join("target/modules/parse-plt.wasm"),
-            g = root.join("target/modules/geofence.wasm"),
-            s = root.join("target/modules/speed.wasm"),
-            out = work.join("out/points.ndjson"),
-            dead = work.join("out/dead-letter.ndjson"),
-        ),
+        &untimed_config,
+        format!("{chain_config}[limits]\ncall_timeout_ms = 0\n"),
     )?;
     let one_core = which("taskset");
-    let e2e = format!(
-        "- end to end, `waystream run` files → parse-plt → geofence (12 zones) → speed → NDJSON, best of {E2E_RUNS} runs:\n  \
-         - two cores (the chain on one thread, encoding + writing on a second): {}\n  \
-         - one core (`taskset -c 0`): {}",
-        end_to_end(Command::new(bin("waystream")), &config)?,
-        if one_core {
-            let mut pinned = Command::new("taskset");
-            pinned.args(["-c", "0"]).arg(bin("waystream"));
-            end_to_end(pinned, &config)?
-        } else {
-            "not measured (no `taskset` on this machine)".into()
-        },
+    let mut e2e = format!(
+        "- end to end, `waystream run` files → parse-plt → geofence (12 zones) → speed → NDJSON, best of {E2E_RUNS} runs:"
     );
+    for (config, limits) in [(&config, ""), (&untimed_config, ", `call_timeout_ms = 0`")] {
+        e2e += &format!(
+            "\n  - two cores (the chain on one thread, encoding + writing on a second){limits}: {}",
+            end_to_end(Command::new(bin("waystream")), config)?
+        );
+        e2e += &format!(
+            "\n  - one core (`taskset -c 0`){limits}: {}",
+            if one_core {
+                let mut pinned = Command::new("taskset");
+                pinned.args(["-c", "0"]).arg(bin("waystream"));
+                end_to_end(pinned, config)?
+            } else {
+                "not measured (no `taskset` on this machine)".into()
+            }
+        );
+    }
 
     let report = format!(
         "# Benchmarks\n\n\

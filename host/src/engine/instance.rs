@@ -66,8 +66,10 @@ impl Instance {
         };
         let mut store = Store::new(&engine.wasmtime, state);
         store.limiter(|state| &mut state.limits);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(engine.limits.deadline_ticks());
+        if engine.limits.has_deadline() {
+            store.epoch_deadline_trap();
+            store.set_epoch_deadline(engine.limits.deadline_ticks());
+        }
         let bindings = module
             .pre
             .instantiate(&mut store)
@@ -128,8 +130,10 @@ impl Instance {
             .data_mut()
             .log_budget
             .reset(&self.module.name, self.module.generation);
-        self.store
-            .set_epoch_deadline(engine.limits.deadline_ticks());
+        if engine.limits.has_deadline() {
+            self.store
+                .set_epoch_deadline(engine.limits.deadline_ticks());
+        }
         match f(&self.bindings, &mut self.store) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(reason)) => Err(CallError::Refused(reason)),

@@ -36,7 +36,11 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 pub struct Limits {
     /// Most linear memory one instance may hold, in MiB.
     pub memory_mib: u64,
-    /// Longest one call into a module may run, in milliseconds.
+    /// Longest one call into a module may run, in milliseconds; a call past it traps and
+    /// the chain replaces the instance. `0` turns the limit off: compiled Wasm code then
+    /// no longer checks the deadline at every function entry and loop, which makes the
+    /// chain about a fifth faster (see BENCHMARKS.md), but a module stuck in a loop stalls
+    /// the pipeline instead of failing one batch. Only for modules you trust.
     pub call_timeout_ms: u64,
 }
 
@@ -50,6 +54,11 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Whether calls have a deadline (`call_timeout_ms` is not 0).
+    pub fn has_deadline(&self) -> bool {
+        self.call_timeout_ms > 0
+    }
+
     fn deadline_ticks(&self) -> u64 {
         (self.call_timeout_ms / EPOCH_TICK.as_millis() as u64).max(1)
     }
@@ -64,11 +73,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Creates the engine with the given limits and starts its epoch ticker.
+    /// Creates the engine with the given limits and, when calls have a deadline, starts
+    /// its epoch ticker.
     pub fn new(limits: Limits) -> Result<Arc<Self>> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
-        config.epoch_interruption(true);
+        config.epoch_interruption(limits.has_deadline());
         config.enable_incremental_compilation(Arc::new(compile_cache::CompileCache::default()))?;
         if std::env::var_os("WAYSTREAM_PERFMAP").is_some() {
             // Names the guests' compiled functions for `perf report` (/tmp/perf-<pid>.map).
@@ -81,12 +91,14 @@ impl Engine {
             &mut linker,
             |state| state,
         )?;
-        let ticker = EpochTicker::start(wasmtime.clone());
+        let ticker = limits
+            .has_deadline()
+            .then(|| EpochTicker::start(wasmtime.clone()));
         Ok(Arc::new(Engine {
             wasmtime,
             linker,
             limits,
-            ticker: Some(ticker),
+            ticker,
         }))
     }
 
@@ -129,5 +141,22 @@ impl EpochTicker {
     fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_call_timeout_runs_no_epoch_ticker() {
+        let timed = Engine::new(Limits::default()).unwrap();
+        assert!(timed.ticker.is_some());
+        let untimed = Engine::new(Limits {
+            call_timeout_ms: 0,
+            ..Limits::default()
+        })
+        .unwrap();
+        assert!(untimed.ticker.is_none(), "no epochs to advance");
     }
 }
