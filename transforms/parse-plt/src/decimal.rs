@@ -30,6 +30,7 @@ pub fn parse_decimal(text: &str) -> Option<f64> {
 ///
 /// The number ends at the first byte that is neither a digit nor its first `.`, so a
 /// caller parsing a line one field after the other checks the byte after it (a `,`).
+#[inline(always)]
 pub(crate) fn plain_decimal_prefix(bytes: &[u8]) -> Option<(f64, usize)> {
     let negative = bytes.first() == Some(&b'-');
     let start = usize::from(negative);
