@@ -18,10 +18,7 @@ const N: usize = 1024;
 
 /// N PLT lines of one trajectory walking north-east through Beijing.
 fn plt_lines() -> host::Batch {
-    let mut raw = host::RawLines {
-        data: Vec::new(),
-        lines: Vec::new(),
-    };
+    let mut raw = host::RawLines::default();
     for i in 0..N as u32 {
         let line = format!(
             "{:.6},{:.6},0,{},39744.{:07},2008-10-23,{:02}:{:02}:{:02}",
@@ -33,12 +30,7 @@ fn plt_lines() -> host::Batch {
             i / 60 % 60,
             i % 60
         );
-        raw.data.extend_from_slice(line.as_bytes());
-        raw.lines.push(host::Line {
-            end: raw.data.len() as u32,
-            trajectory: 0,
-            seq: i,
-        });
+        raw.push(line.as_bytes(), 0, i);
     }
     host::Batch {
         trajectories: vec![host::Trajectory {
@@ -91,11 +83,8 @@ fn parsing(c: &mut Criterion) {
     group.throughput(Throughput::Elements(N as u64));
     group.bench_function("parse_line x1024", |b| {
         b.iter(|| {
-            let mut start = 0;
-            for line in &raw.lines {
-                let end = line.end as usize;
-                black_box(parse_plt::parse_line(&raw.data[start..end]).ok());
-                start = end;
+            for (line, _, _) in raw.iter() {
+                black_box(parse_plt::parse_line(line).ok());
             }
         })
     });
@@ -122,7 +111,7 @@ fn boundary(c: &mut Criterion) {
             id: "bench".into(),
         }],
         zone_sets: Vec::new(),
-        records: host::Records::Points(points.iter().copied().collect()),
+        records: host::Records::Points(points.iter().collect()),
     };
     let mut group = c.benchmark_group("boundary");
     group.throughput(Throughput::Elements(N as u64));
@@ -157,10 +146,11 @@ fn speed_step(c: &mut Criterion) {
     group.throughput(Throughput::Elements(N as u64 - 1));
     group.bench_function("haversine + bearing x1023", |b| {
         b.iter(|| {
-            for pair in points.windows(2) {
-                let (a, z) = (&pair[0], &pair[1]);
-                black_box(speed::haversine_m(a.lat, a.lon, z.lat, z.lon));
-                black_box(speed::bearing_deg(a.lat, a.lon, z.lat, z.lon));
+            let (lat, lon) = (&points.lat, &points.lon);
+            for i in 1..points.len() {
+                let (a, z) = ((lat[i - 1], lon[i - 1]), (lat[i], lon[i]));
+                black_box(speed::haversine_m(a.0, a.1, z.0, z.1));
+                black_box(speed::bearing_deg(a.0, a.1, z.0, z.1));
             }
         })
     });
@@ -185,7 +175,7 @@ fn encoding(c: &mut Criterion) {
             .iter()
             .map(|p| host::Point {
                 zones: Some(0),
-                ..*p
+                ..p
             })
             .collect(),
         None,

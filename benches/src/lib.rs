@@ -48,15 +48,9 @@ pub fn to_guest(batch: &host::Batch) -> guest::Batch {
         records: match &batch.records {
             host::Records::Lines(raw) => guest::Records::Lines(guest::RawLines {
                 data: raw.data.clone(),
-                lines: raw
-                    .lines
-                    .iter()
-                    .map(|l| guest::Line {
-                        end: l.end,
-                        trajectory: l.trajectory,
-                        seq: l.seq,
-                    })
-                    .collect(),
+                ends: raw.ends.clone(),
+                trajectory: raw.trajectory.clone(),
+                seq: raw.seq.clone(),
             }),
             host::Records::Points(points) => guest::Records::Points(points.iter().collect()),
         },

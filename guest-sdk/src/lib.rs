@@ -22,9 +22,7 @@
 //!         let Records::Points(mut points) = batch.records else {
 //!             return Err("north needs points, not raw lines".into());
 //!         };
-//!         for p in &mut points {
-//!             p.lat += 1.0;
-//!         }
+//!         points.update(|p| p.lat += 1.0);
 //!         Ok(Output::points(points))
 //!     }
 //! }
@@ -34,13 +32,14 @@
 //! let mut t = North::init("{}").unwrap();
 //! let batch = waystream_guest::testing::points_batch(vec![waystream_guest::testing::point(0, 0, 0, 39.9, 116.4)]);
 //! let out = t.process(batch).unwrap();
-//! assert_eq!(out.points[0].lat, 40.9);
+//! assert_eq!(out.points.lat, [40.9]);
 //! ```
 //!
 //! Build it into a component with `cargo build --release --target wasm32-wasip2 -p <crate>`
 //! (or `cargo xtask build-transforms` for the project's own), with `crate-type = ["cdylib",
 //! "rlib"]` in the crate's manifest.
 
+mod contract_methods;
 mod points;
 pub mod state;
 pub mod testing;
@@ -59,9 +58,20 @@ pub mod bindings {
     });
 }
 
+// The methods of the generated types (rows of points, lines, record counts): the same as
+// the host's, from one definition.
+mod methods {
+    use crate::bindings::waystream::transform::types::{Batch, PointColumns, RawLines, Records};
+    crate::__contract_methods!();
+}
+
 pub use bindings::waystream::transform::log::Level;
-pub use bindings::waystream::transform::types::{Line, RawLines, Rejection, Trajectory};
-pub use points::{Batch, NO_ZONES, Output, Point, Records};
+pub use bindings::waystream::transform::types::{
+    Batch, Output, RawLines, Records, Rejection, Trajectory,
+};
+#[doc(hidden)]
+pub use points::present as __present;
+pub use points::{NO_ZONES, Point, PointColumns};
 
 /// Bits of [`Point::flags`], as documented in the WIT contract (`point-flags`).
 pub mod flags {
@@ -115,50 +125,12 @@ pub trait Transform: Sized + 'static {
 
 impl Output {
     /// An output of `points` with no rejections and the input's zone table unchanged.
-    pub fn points(points: Vec<Point>) -> Self {
+    pub fn points(points: PointColumns) -> Self {
         Output {
             points,
             zone_sets: None,
             rejected: Vec::new(),
         }
-    }
-}
-
-impl Batch {
-    /// Number of records (lines or points) in the batch.
-    pub fn len(&self) -> usize {
-        match &self.records {
-            Records::Lines(raw) => raw.lines.len(),
-            Records::Points(points) => points.len(),
-        }
-    }
-
-    /// Whether the batch holds no records.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl RawLines {
-    /// Each line's bytes (without terminator) with its metadata, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Line)> {
-        let mut start = 0usize;
-        self.lines.iter().map(move |line| {
-            let end = (line.end as usize).clamp(start, self.data.len());
-            let bytes = &self.data[start..end];
-            start = end;
-            (bytes, line)
-        })
-    }
-
-    /// Appends one line.
-    pub fn push(&mut self, bytes: &[u8], trajectory: u32, seq: u32) {
-        self.data.extend_from_slice(bytes);
-        self.lines.push(Line {
-            end: self.data.len() as u32,
-            trajectory,
-            seq,
-        });
     }
 }
 
@@ -229,7 +201,7 @@ macro_rules! export_transform {
                 }
 
                 fn process(batch: contract::Batch) -> Result<contract::Output, String> {
-                    with_instance(|t| t.process(batch.into()).map(Into::into))
+                    with_instance(|t| t.process(batch))
                 }
 
                 fn snapshot() -> Vec<u8> {

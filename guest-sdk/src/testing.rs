@@ -37,16 +37,13 @@ pub fn points_batch(points: Vec<Point>) -> Batch {
     Batch {
         trajectories: trajectories(count),
         zone_sets: Vec::new(),
-        records: Records::Points(points),
+        records: Records::Points(points.into_iter().collect()),
     }
 }
 
 /// A batch of raw lines of trajectory 0, numbered from `seq` 0.
 pub fn lines_batch<'a>(lines: impl IntoIterator<Item = &'a str>) -> Batch {
-    let mut raw = RawLines {
-        data: Vec::new(),
-        lines: Vec::new(),
-    };
+    let mut raw = RawLines::default();
     for (seq, line) in lines.into_iter().enumerate() {
         raw.push(line.as_bytes(), 0, seq as u32);
     }

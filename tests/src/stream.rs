@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use waystream::engine::bindings::{Batch, Line, RawLines, Records, Trajectory};
+use waystream::engine::bindings::{Batch, RawLines, Records, Trajectory};
 use waystream::sources::{Source, SourceBatch};
 
 /// Round-robin points of `trajectories` trajectories, each sweeping east and west across
@@ -53,10 +53,7 @@ impl Source for StreamSource {
             return Ok(None);
         }
         std::thread::sleep(self.pause);
-        let mut raw = RawLines {
-            data: Vec::new(),
-            lines: Vec::new(),
-        };
+        let mut raw = RawLines::default();
         let start = self.emitted.load(Ordering::SeqCst) as usize;
         for k in 0..self.batch_lines {
             let t = (start + k) % self.trajectories.len();
@@ -74,12 +71,7 @@ impl Source for StreamSource {
                 secs / 60 % 60,
                 secs % 60
             );
-            raw.data.extend_from_slice(line.as_bytes());
-            raw.lines.push(Line {
-                end: raw.data.len() as u32,
-                trajectory: t as u32,
-                seq,
-            });
+            raw.push(line.as_bytes(), t as u32, seq);
         }
         self.emitted
             .fetch_add(self.batch_lines as u64, Ordering::SeqCst);

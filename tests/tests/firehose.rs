@@ -263,11 +263,10 @@ impl Source for CheckingSource {
             unreachable!()
         };
         let ids: Vec<String> = raw
-            .lines
             .iter()
-            .map(|l| {
-                let t = &next.batch.trajectories[l.trajectory as usize];
-                point_id_hex(&t.user, &t.id, l.seq)
+            .map(|(_, trajectory, seq)| {
+                let t = &next.batch.trajectories[trajectory as usize];
+                point_id_hex(&t.user, &t.id, seq)
             })
             .collect();
         let (log, acknowledged, ahead) = (

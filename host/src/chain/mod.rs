@@ -243,7 +243,7 @@ impl Chain {
 /// The identity (trajectory, seq) of record `index` of a batch.
 pub fn record_identity(batch: &Batch, index: usize) -> Option<(u32, u32)> {
     match &batch.records {
-        Records::Lines(raw) => raw.lines.get(index).map(|l| (l.trajectory, l.seq)),
+        Records::Lines(raw) => Some((*raw.trajectory.get(index)?, *raw.seq.get(index)?)),
         Records::Points(points) => Some((*points.trajectory.get(index)?, *points.seq.get(index)?)),
     }
 }
@@ -309,18 +309,10 @@ fn check_accounting(input: &Batch, output: &Output, mask: &mut Vec<bool>) -> Res
 /// error path only.
 pub fn original_lines(batch: &Batch) -> HashMap<(u32, u32), &[u8]> {
     match &batch.records {
-        Records::Lines(raw) => {
-            let mut start = 0usize;
-            raw.lines
-                .iter()
-                .map(|l| {
-                    let end = (l.end as usize).clamp(start, raw.data.len());
-                    let bytes = &raw.data[start..end];
-                    start = end;
-                    ((l.trajectory, l.seq), bytes)
-                })
-                .collect()
-        }
+        Records::Lines(raw) => raw
+            .iter()
+            .map(|(bytes, trajectory, seq)| ((trajectory, seq), bytes))
+            .collect(),
         Records::Points(_) => HashMap::new(),
     }
 }

@@ -69,7 +69,7 @@ impl Module {
         let pre = TransformModulePre::new(instance_pre)
             .map_err(anyhow::Error::from)
             .with_context(|| {
-                format!("module {name}: does not export the waystream:transform@0.2.0 world")
+                format!("module {name}: does not export the waystream:transform@0.3.0 world")
             })?;
         let module = Arc::new(Module {
             name: name.to_string(),

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use super::{Source, SourceBatch};
-use crate::engine::bindings::{Batch, Line, RawLines, Records, Trajectory};
+use crate::engine::bindings::{Batch, RawLines, Records, Trajectory};
 
 /// `[source]` with `type = "files"`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -137,12 +137,9 @@ impl OpenFile {
 
 impl Source for FilesSource {
     fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
-        let mut raw = RawLines {
-            data: Vec::with_capacity(self.batch_size * 64),
-            lines: Vec::with_capacity(self.batch_size),
-        };
+        let mut raw = RawLines::with_capacity(self.batch_size, self.batch_size * 64);
         let mut trajectories: Vec<Trajectory> = Vec::new();
-        while raw.lines.len() < self.batch_size {
+        while raw.len() < self.batch_size {
             let Some(file) = &mut self.current else {
                 if self.open_next()? {
                     continue;
@@ -156,15 +153,11 @@ impl Source for FilesSource {
             if trajectories.last() != Some(&file.trajectory) {
                 trajectories.push(file.trajectory.clone());
             }
-            raw.data.extend_from_slice(&file.content[start..end]);
-            raw.lines.push(Line {
-                end: raw.data.len() as u32,
-                trajectory: trajectories.len() as u32 - 1,
-                seq: file.next_seq,
-            });
+            let trajectory = trajectories.len() as u32 - 1;
+            raw.push(&file.content[start..end], trajectory, file.next_seq);
             file.next_seq += 1;
         }
-        if raw.lines.is_empty() {
+        if raw.is_empty() {
             return Ok(None);
         }
         Ok(Some(
@@ -247,16 +240,11 @@ mod tests {
             let Records::Lines(raw) = &batch.batch.records else {
                 panic!("lines expected")
             };
-            let mut start = 0;
-            for line in &raw.lines {
-                let text = String::from_utf8(raw.data[start..line.end as usize].to_vec()).unwrap();
-                start = line.end as usize;
+            for (bytes, trajectory, seq) in raw.iter() {
                 got.push((
-                    batch.batch.trajectories[line.trajectory as usize]
-                        .id
-                        .clone(),
-                    line.seq,
-                    text,
+                    batch.batch.trajectories[trajectory as usize].id.clone(),
+                    seq,
+                    String::from_utf8(bytes.to_vec()).unwrap(),
                 ));
             }
         }

@@ -26,7 +26,7 @@ use crate::chain::Chain;
 use crate::config::ModuleConfig;
 use crate::dead_letter::DeadLetter;
 use crate::document::{DocumentEncoder, Encoded};
-use crate::engine::bindings::{Batch, Line, RawLines, Records, Trajectory};
+use crate::engine::bindings::{Batch, RawLines, Records, Trajectory};
 use crate::engine::{Engine, Limits};
 use crate::pipeline::load_modules;
 
@@ -79,19 +79,16 @@ impl Harness {
 
     /// Runs the point lines of one trajectory (no header lines; LF or CRLF) as one batch.
     pub fn run_plt(&mut self, user: &str, trajectory: &str, text: &str) -> Result<TestOutput> {
-        let mut raw = RawLines {
-            data: Vec::new(),
-            lines: Vec::new(),
-        };
+        let mut raw = RawLines::default();
         for (seq, line) in text.lines().enumerate() {
-            raw.data
-                .extend_from_slice(line.trim_end_matches('\r').as_bytes());
-            raw.lines.push(Line {
-                end: u32::try_from(raw.data.len()).context("input too large for one batch")?,
-                trajectory: 0,
-                seq: u32::try_from(seq)?,
-            });
+            raw.push(
+                line.trim_end_matches('\r').as_bytes(),
+                0,
+                u32::try_from(seq)?,
+            );
         }
+        // Line ends are u32 offsets: every one fits when the last does.
+        u32::try_from(raw.data.len()).context("input too large for one batch")?;
         let trajectory = Trajectory {
             user: user.into(),
             id: trajectory.into(),

@@ -78,7 +78,7 @@ impl Transform for Geofence {
 
         let mut table = SetTable::default();
         let mut scratch = ZoneSet::empty();
-        for point in &mut points {
+        points.try_update(|point| {
             let Some(state) = states.get_mut(point.trajectory as usize) else {
                 return Err(format!(
                     "point refers to trajectory {} not in the batch",
@@ -93,7 +93,8 @@ impl Transform for Geofence {
                 Some(previous) => std::mem::swap(previous, &mut scratch),
                 None => *state = Some(scratch.clone()),
             }
-        }
+            Ok(())
+        })?;
 
         for (t, state) in batch.trajectories.into_iter().zip(states) {
             if let Some(state) = state {

@@ -96,12 +96,12 @@ fn state_carries_across_batches_and_through_snapshot() {
     next.restore(&state).unwrap();
     // Same zones as before: no enter flag on the next point.
     let out = next.process(points_batch(vec![at(1, 1., 2.)])).unwrap();
-    assert_eq!(out.points[0].flags, 0);
+    assert_eq!(out.points.flags[0], 0);
     // A fresh instance would have flagged it as entering.
     let out = geofence(zones())
         .process(points_batch(vec![at(1, 1., 2.)]))
         .unwrap();
-    assert_eq!(out.points[0].flags, flags::ZONE_ENTER);
+    assert_eq!(out.points.flags[0], flags::ZONE_ENTER);
     assert!(next.restore(b"not json").is_err());
 }
 

@@ -19,7 +19,7 @@ mod civil;
 mod decimal;
 mod one_pass;
 
-use waystream_guest::{Batch, Output, Point, Records, Rejection, Transform, flags};
+use waystream_guest::{Batch, Output, Point, PointColumns, Records, Rejection, Transform, flags};
 
 pub use civil::{ParseTimeError, parse_date_time_ms};
 pub use decimal::parse_decimal;
@@ -40,13 +40,13 @@ impl Transform for ParsePlt {
         let Records::Lines(raw) = batch.records else {
             return Err("parse-plt needs raw lines; put it first in the chain".into());
         };
-        let mut points = Vec::with_capacity(raw.lines.len());
+        let mut points = PointColumns::with_capacity(raw.len());
         let mut rejected = Vec::new();
-        for (index, (bytes, line)) in raw.iter().enumerate() {
+        for (index, (bytes, trajectory, seq)) in raw.iter().enumerate() {
             match parse_line(bytes) {
                 Ok(fields) => points.push(Point {
-                    trajectory: line.trajectory,
-                    seq: line.seq,
+                    trajectory,
+                    seq,
                     ts_ms: fields.ts_ms,
                     lat: fields.lat,
                     lon: fields.lon,

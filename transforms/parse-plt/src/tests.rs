@@ -31,8 +31,8 @@ fn minus_777_altitude_is_none_and_flagged() {
             "39.9,116.3,0,-777,39744.1,2008-10-23,02:53:04",
         ]))
         .unwrap();
-    assert_eq!(out.points[0].alt_m, None);
-    assert_eq!(out.points[0].flags, flags::ALTITUDE_MISSING);
+    assert_eq!(out.points.get(0).unwrap().alt_m, None);
+    assert_eq!(out.points.get(0).unwrap().flags, flags::ALTITUDE_MISSING);
     // Other negative altitudes are real values.
     let f = parse_line(b"39.9,116.3,0,-10,39744.1,2008-10-23,02:53:04").unwrap();
     assert!((f.alt_m.unwrap() + 3.048).abs() < 1e-12);

@@ -80,7 +80,7 @@ impl Transform for Speed {
             .iter()
             .map(|t| self.last.remove(&(t.user.clone(), t.id.clone())))
             .collect();
-        for p in &mut points {
+        points.try_update(|p| {
             let Some(state) = states.get_mut(p.trajectory as usize) else {
                 return Err(format!(
                     "point refers to trajectory {} not in the batch",
@@ -96,7 +96,7 @@ impl Transform for Speed {
                 lon: p.lon,
             };
             match *state {
-                Some(prev) if p.seq <= prev.seq => continue,
+                Some(prev) if p.seq <= prev.seq => return Ok(()),
                 Some(prev) => {
                     let step = step(&prev, &here);
                     p.dist_m = Some(step.dist_m);
@@ -109,7 +109,8 @@ impl Transform for Speed {
                 None => {}
             }
             *state = Some(here);
-        }
+            Ok(())
+        })?;
         for (t, state) in batch.trajectories.into_iter().zip(states) {
             if let Some(state) = state {
                 self.last.insert((t.user, t.id), state);

@@ -22,7 +22,7 @@ fn known_answers() {
             at(4, 300, 0.0, 1.0), // due south
         ]))
         .unwrap();
-    let p = &out.points;
+    let p: Vec<Point> = out.points.iter().collect();
     assert_eq!(
         (p[0].dist_m, p[0].speed_mps, p[0].heading_deg),
         (None, None, None),
@@ -85,7 +85,7 @@ fn poles_and_the_antimeridian() {
             at(3, 3, -90.0, 0.0),
         ]))
         .unwrap();
-    let p = &out.points;
+    let p: Vec<Point> = out.points.iter().collect();
     let expected = EARTH_RADIUS_M * 0.002f64.to_radians();
     assert!(
         (p[1].dist_m.unwrap() - expected).abs() < 1e-3,
@@ -110,12 +110,15 @@ fn trajectories_are_independent_and_state_survives_snapshot() {
         at(1, 10, 0.0, 0.001),
     ]);
     if let Records::Points(p) = &mut batch.records {
-        p[1].trajectory = 1;
+        p.trajectory[1] = 1;
     }
     let out = s.process(batch).unwrap();
-    assert!(out.points[1].dist_m.is_none(), "trajectory 1 starts fresh");
     assert!(
-        out.points[2].dist_m.unwrap() < 200.0,
+        out.points.get(1).unwrap().dist_m.is_none(),
+        "trajectory 1 starts fresh"
+    );
+    assert!(
+        out.points.get(2).unwrap().dist_m.unwrap() < 200.0,
         "trajectory 0 continues from its own last point"
     );
 
@@ -124,7 +127,10 @@ fn trajectories_are_independent_and_state_survives_snapshot() {
     let out = restored
         .process(points_batch(vec![at(2, 20, 0.0, 0.002)]))
         .unwrap();
-    assert!((out.points[0].dist_m.unwrap() - EARTH_RADIUS_M * 0.001f64.to_radians()).abs() < 1e-6);
+    assert!(
+        (out.points.get(0).unwrap().dist_m.unwrap() - EARTH_RADIUS_M * 0.001f64.to_radians()).abs()
+            < 1e-6
+    );
     // A replayed point (seq not after the last) gets nothing and moves nothing.
     let out = restored
         .process(points_batch(vec![
@@ -132,8 +138,8 @@ fn trajectories_are_independent_and_state_survives_snapshot() {
             at(3, 30, 0.0, 0.003),
         ]))
         .unwrap();
-    assert_eq!(out.points[0].dist_m, None);
-    assert!(out.points[1].dist_m.unwrap() < 200.0);
+    assert_eq!(out.points.get(0).unwrap().dist_m, None);
+    assert!(out.points.get(1).unwrap().dist_m.unwrap() < 200.0);
     assert!(restored.restore(b"{}").is_err());
 }
 
@@ -147,7 +153,7 @@ fn config_threshold_and_validation() {
         ]))
         .unwrap();
     assert_ne!(
-        out.points[1].flags & flags::IMPLAUSIBLE_SPEED,
+        out.points.get(1).unwrap().flags & flags::IMPLAUSIBLE_SPEED,
         0,
         "11 m/s > 5"
     );

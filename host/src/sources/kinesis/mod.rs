@@ -52,7 +52,7 @@ use tokio::task::JoinHandle;
 
 use super::{Source, SourceBatch};
 use crate::dead_letter::DeadLetter;
-use crate::engine::bindings::{Batch, Line, RawLines, Records, Trajectory};
+use crate::engine::bindings::{Batch, RawLines, Records, Trajectory};
 use leases::{HeldLease, LeaseTable};
 pub use position::{Checkpoint, Position};
 use reader::{Chunk, ReadOptions, StreamId};
@@ -316,11 +316,11 @@ struct BatchBuilder {
 
 impl BatchBuilder {
     fn lines(&self) -> usize {
-        self.raw.lines.len()
+        self.raw.len()
     }
 
     fn is_empty(&self) -> bool {
-        self.raw.lines.is_empty() && self.rejected.is_empty() && self.acks.is_empty()
+        self.raw.is_empty() && self.rejected.is_empty() && self.acks.is_empty()
     }
 
     /// Adds a record as a line, or as a dead letter when it is corrupt or malformed.
@@ -354,12 +354,7 @@ impl BatchBuilder {
                 index
             }
         };
-        self.raw.data.extend_from_slice(line.line);
-        self.raw.lines.push(Line {
-            end: self.raw.data.len() as u32,
-            trajectory,
-            seq: line.seq,
-        });
+        self.raw.push(line.line, trajectory, line.seq);
     }
 
     /// Notes how far the batch reaches in the lease's shard.

@@ -64,13 +64,14 @@ impl Transform for Hostile {
             "panic" => panic!("hostile guest panics on purpose"),
             "extra" => {
                 let copy = points.clone();
-                points.extend(copy);
+                points.extend(copy.iter());
                 Ok(Output::points(points))
             }
             "bad-index" => {
-                let last = points.pop();
+                let had_points = !points.is_empty();
+                points.truncate(points.len().saturating_sub(1));
                 let mut out = Output::points(points);
-                if last.is_some() {
+                if had_points {
                     out.rejected.push(Rejection {
                         index: 1_000_000,
                         reason: "out of range on purpose".into(),
