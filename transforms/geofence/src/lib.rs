@@ -2,9 +2,10 @@
 //!
 //! Zones are GeoJSON `Polygon` or `MultiPolygon` features given in the config; each needs a
 //! name in `properties.name` (or the property named by `name_property`). Holes are
-//! respected, and a point exactly on a zone's edge counts as inside. An R-tree over the
-//! zones' bounding boxes keeps the cost per point nearly independent of the number of
-//! zones, so thousands of zones stay fast.
+//! respected, and a point exactly on a zone's edge counts as inside. A grid over the zones
+//! (see [`grid`]) answers most points with one lookup and tests the rest against the few
+//! zones whose edges are near, so the cost per point barely depends on the number of zones
+//! and thousands of zones stay fast.
 //!
 //! Each point gets the sorted names of its zones (through the batch's `zone-sets` table,
 //! so the names cross the Wasm boundary once per batch, not once per point), plus the
@@ -20,6 +21,7 @@
 //! The host's pipeline config usually fills `zones` from a file with
 //! `config_files = { zones = "zones.geojson" }`.
 
+mod grid;
 mod zones;
 
 use std::collections::HashMap;
@@ -27,7 +29,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use waystream_guest::{Batch, Output, Records, Transform, flags, state};
 
-pub use zones::{ZoneIndex, ZoneSet};
+pub use zones::{SetId, ZoneIndex, ZoneSet};
 
 #[derive(Deserialize)]
 struct Config {
@@ -44,7 +46,9 @@ fn default_name_property() -> String {
 pub struct Geofence {
     index: ZoneIndex,
     /// The zone set of the last point seen per (user, trajectory).
-    last: HashMap<(String, String), ZoneSet>,
+    last: HashMap<(String, String), SetId>,
+    /// The batch's zone-set table, reused from batch to batch.
+    table: BatchTable,
 }
 
 /// State handed to the next version: the zone *names* of each trajectory's last point, so
@@ -62,6 +66,7 @@ impl Transform for Geofence {
         Ok(Geofence {
             index,
             last: HashMap::new(),
+            table: BatchTable::default(),
         })
     }
 
@@ -70,14 +75,12 @@ impl Transform for Geofence {
             return Err("geofence needs points; put a parser such as parse-plt before it".into());
         };
         // Resolve each trajectory's state once per batch, not once per point.
-        let mut states: Vec<Option<ZoneSet>> = batch
+        let mut states: Vec<Option<SetId>> = batch
             .trajectories
             .iter()
             .map(|t| self.last.remove(&(t.user.clone(), t.id.clone())))
             .collect();
-
-        let mut table = SetTable::default();
-        let mut scratch = ZoneSet::empty();
+        let (index, table) = (&mut self.index, &mut self.table);
         points.try_update(|point| {
             let Some(state) = states.get_mut(point.trajectory as usize) else {
                 return Err(format!(
@@ -85,14 +88,11 @@ impl Transform for Geofence {
                     point.trajectory
                 ));
             };
-            self.index.zones_at(point.lon, point.lat, &mut scratch);
+            let set = index.set_at(point.lon, point.lat, state.unwrap_or(SetId::EMPTY));
             point.flags &= !(flags::ZONE_ENTER | flags::ZONE_EXIT);
-            point.flags |= scratch.transition_flags(state.as_ref());
-            point.zones = table.intern(&scratch);
-            match state {
-                Some(previous) => std::mem::swap(previous, &mut scratch),
-                None => *state = Some(scratch.clone()),
-            }
+            point.flags |= index.transition_flags(set, *state);
+            point.zones = table.entry(set);
+            *state = Some(set);
             Ok(())
         })?;
 
@@ -103,7 +103,7 @@ impl Transform for Geofence {
         }
         Ok(Output {
             points,
-            zone_sets: Some(table.into_names(&self.index)),
+            zone_sets: Some(self.table.finish(&self.index)),
             rejected: Vec::new(),
         })
     }
@@ -112,7 +112,7 @@ impl Transform for Geofence {
         let last: Snapshot = self
             .last
             .iter()
-            .map(|((user, id), set)| (user.clone(), id.clone(), self.index.names_of(set)))
+            .map(|((user, id), set)| (user.clone(), id.clone(), self.index.names_of(*set)))
             .collect();
         state::save(SNAPSHOT_VERSION, &last)
     }
@@ -131,41 +131,40 @@ impl Transform for Geofence {
 
 waystream_guest::export_transform!(Geofence);
 
-/// The batch's zone-set table under construction: each distinct set once.
+/// The batch's zone-set table under construction: each set its points are in, once, in
+/// the order they first appear.
 #[derive(Default)]
-struct SetTable {
-    sets: Vec<ZoneSet>,
-    lookup: HashMap<ZoneSet, u32>,
-    last_used: Option<u32>,
+struct BatchTable {
+    /// Per interned set id: its entry in this batch's table, or `u32::MAX`.
+    entries: Vec<u32>,
+    /// The table: interned set ids.
+    sets: Vec<SetId>,
 }
 
-impl SetTable {
-    /// The table index of `set`, or none for the empty set.
-    fn intern(&mut self, set: &ZoneSet) -> Option<u32> {
-        if set.is_empty() {
+impl BatchTable {
+    /// The table entry of `set`, or none for the empty set.
+    #[inline]
+    fn entry(&mut self, set: SetId) -> Option<u32> {
+        if set == SetId::EMPTY {
             return None;
         }
-        // Consecutive points are usually in the same zones: check the last entry first.
-        if let Some(last) = self.last_used
-            && self.sets[last as usize] == *set
-        {
-            return Some(last);
+        let id = set.0 as usize;
+        if id >= self.entries.len() {
+            self.entries.resize(id + 1, u32::MAX);
         }
-        let index = match self.lookup.get(set) {
-            Some(&index) => index,
-            None => {
-                let index = self.sets.len() as u32;
-                self.sets.push(set.clone());
-                self.lookup.insert(set.clone(), index);
-                index
-            }
-        };
-        self.last_used = Some(index);
-        Some(index)
+        if self.entries[id] == u32::MAX {
+            self.entries[id] = self.sets.len() as u32;
+            self.sets.push(set);
+        }
+        Some(self.entries[id])
     }
 
-    fn into_names(self, index: &ZoneIndex) -> Vec<Vec<String>> {
-        self.sets.iter().map(|set| index.names_of(set)).collect()
+    /// The table's zone names, and an empty table for the next batch.
+    fn finish(&mut self, index: &ZoneIndex) -> Vec<Vec<String>> {
+        for set in &self.sets {
+            self.entries[set.0 as usize] = u32::MAX;
+        }
+        self.sets.drain(..).map(|set| index.names_of(set)).collect()
     }
 }
 

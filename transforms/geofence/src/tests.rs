@@ -206,3 +206,102 @@ fn grid_of_2500_zones_agrees_with_a_brute_force_check() {
         assert_eq!(got, want, "point {}, {}", p.lon, p.lat);
     }
 }
+
+/// Random simple polygons (stars around a centre, some with a hole), overlapping, of very
+/// different sizes; points anywhere, on vertices, on edges and a hair off them: the grid
+/// index gives what testing every zone directly gives.
+#[test]
+fn the_grid_agrees_with_testing_every_zone_on_random_shapes_and_points() {
+    use geo::coordinate_position::{CoordPos, CoordinatePosition};
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut features = Vec::new();
+    let mut shapes = Vec::new();
+    let mut on_edges = Vec::new();
+    for z in 0..40 {
+        let (cx, cy) = (116.0 + next() * 0.5, 39.7 + next() * 0.5);
+        let size = [0.002, 0.02, 0.2][z % 3] * (0.5 + next());
+        let n = 3 + (next() * 9.0) as usize;
+        let star = |scale: f64, next: &mut dyn FnMut() -> f64| -> Vec<[f64; 2]> {
+            let mut ring: Vec<[f64; 2]> = (0..n)
+                .map(|k| {
+                    let angle = std::f64::consts::TAU * k as f64 / n as f64;
+                    let r = scale * (0.4 + 0.6 * next());
+                    [cx + r * angle.cos(), cy + r * angle.sin()]
+                })
+                .collect();
+            ring.push(ring[0]);
+            ring
+        };
+        let outer = star(size, &mut next);
+        let mut rings = vec![outer.clone()];
+        if z % 4 == 0 {
+            // A hole well inside the outer ring's inner radius.
+            let mut hole = star(size * 0.3, &mut next);
+            hole.reverse();
+            rings.push(hole);
+        }
+        for ring in &rings {
+            for w in ring.windows(2) {
+                on_edges.push(w[0]);
+                let t = next();
+                on_edges.push([
+                    w[0][0] + t * (w[1][0] - w[0][0]),
+                    w[0][1] + t * (w[1][1] - w[0][1]),
+                ]);
+            }
+        }
+        let name = format!("z{z:02}");
+        features.push(feature(
+            &name,
+            json!({"type": "Polygon", "coordinates": rings}),
+        ));
+        let polygon = geo::Polygon::new(
+            outer.iter().map(|&[x, y]| geo::Coord { x, y }).collect(),
+            rings[1..]
+                .iter()
+                .map(|r| r.iter().map(|&[x, y]| geo::Coord { x, y }).collect())
+                .collect(),
+        );
+        shapes.push((name, polygon));
+    }
+    shapes.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut index = ZoneIndex::from_geojson(
+        json!({"type": "FeatureCollection", "features": features}),
+        "name",
+    )
+    .unwrap();
+    let mut points: Vec<[f64; 2]> = (0..20_000)
+        .map(|_| [115.95 + next() * 0.6, 39.65 + next() * 0.6])
+        .collect();
+    for &[x, y] in &on_edges {
+        points.push([x, y]);
+        points.push([x + 1e-12, y - 1e-12]);
+        points.push([x - 1e-9, y + 1e-9]);
+    }
+    let (mut inside, mut mixed_answers) = (0, std::collections::HashSet::new());
+    for [x, y] in points {
+        let coord = geo::Coord { x, y };
+        let want: Vec<String> = shapes
+            .iter()
+            .filter(|(_, p)| p.coordinate_position(&coord) != CoordPos::Outside)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let got = index.set_at(x, y, SetId::EMPTY);
+        assert_eq!(index.names_of(got), want, "point {x}, {y}");
+        inside += usize::from(!want.is_empty());
+        mixed_answers.insert(got);
+    }
+    // The checks above covered points in zones and many different answers.
+    assert!(inside > 5_000, "{inside} points in some zone");
+    assert!(
+        mixed_answers.len() > 40,
+        "{} distinct zone sets",
+        mixed_answers.len()
+    );
+}

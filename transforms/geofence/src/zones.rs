@@ -1,10 +1,16 @@
-//! The zones and their spatial index.
+//! The zones, the sets of them a point can be in, and the index that finds a point's set.
+//!
+//! Zone sets are interned: the index keeps each distinct set once and hands out a
+//! [`SetId`], so what happens per point (comparing a point's set with the previous point's,
+//! putting it in the batch's table) compares and copies a `u32`, not a list.
 
-use geo::coordinate_position::{CoordPos, CoordinatePosition};
-use geo::{Coord, MultiPolygon};
+use std::collections::HashMap;
+
+use geo::MultiPolygon;
 use geojson::GeoJson;
-use rstar::{AABB, RTree, primitives::GeomWithData, primitives::Rectangle};
 use waystream_guest::flags;
+
+use crate::grid::{Cell, Grid};
 
 /// A sorted set of zone ids. Ids are assigned in name order, so a sorted id list is also a
 /// name-sorted list.
@@ -17,23 +23,68 @@ impl ZoneSet {
         ZoneSet(Vec::new())
     }
 
+    /// The set of `ids`, which must be sorted and distinct.
+    pub fn from_sorted(ids: Vec<u32>) -> Self {
+        debug_assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        ZoneSet(ids)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// The enter/exit flags for a point in `self` after a point in `previous` (none for the
-    /// first point of a trajectory).
-    pub fn transition_flags(&self, previous: Option<&ZoneSet>) -> u32 {
-        let empty = ZoneSet::empty();
-        let previous = previous.unwrap_or(&empty);
-        let mut out = 0;
-        if self.0.iter().any(|z| previous.0.binary_search(z).is_err()) {
-            out |= flags::ZONE_ENTER;
+    /// Whether this set holds exactly `ids`. Written out: slice equality on `u32`s becomes
+    /// a byte-by-byte `memcmp` call in Wasm.
+    fn is(&self, ids: &[u32]) -> bool {
+        self.0.len() == ids.len() && self.0.iter().zip(ids).all(|(a, b)| a == b)
+    }
+
+    /// Whether some zone of `self` is not in `other` (both sorted).
+    fn has_any_outside(&self, other: &ZoneSet) -> bool {
+        self.0.iter().any(|z| other.0.binary_search(z).is_err())
+    }
+}
+
+/// An interned [`ZoneSet`]: its index in the [`ZoneIndex`]'s table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SetId(pub u32);
+
+impl SetId {
+    /// The empty set, interned first.
+    pub const EMPTY: SetId = SetId(0);
+}
+
+/// Every distinct zone set met so far, each once.
+pub struct SetTable {
+    sets: Vec<ZoneSet>,
+    ids: HashMap<ZoneSet, SetId>,
+}
+
+impl Default for SetTable {
+    fn default() -> Self {
+        let mut table = SetTable {
+            sets: Vec::new(),
+            ids: HashMap::new(),
+        };
+        table.intern(&ZoneSet::empty());
+        table
+    }
+}
+
+impl SetTable {
+    /// The id of `set`, adding it when it is new.
+    pub fn intern(&mut self, set: &ZoneSet) -> SetId {
+        if let Some(&id) = self.ids.get(set) {
+            return id;
         }
-        if previous.0.iter().any(|z| self.0.binary_search(z).is_err()) {
-            out |= flags::ZONE_EXIT;
-        }
-        out
+        let id = SetId(self.sets.len() as u32);
+        self.sets.push(set.clone());
+        self.ids.insert(set.clone(), id);
+        id
+    }
+
+    pub fn get(&self, id: SetId) -> &ZoneSet {
+        &self.sets[id.0 as usize]
     }
 }
 
@@ -42,11 +93,14 @@ struct Zone {
     shape: MultiPolygon<f64>,
 }
 
-/// The zones of a config, with an R-tree over their bounding boxes.
+/// The zones of a config, with a grid that finds a point's zones (see [`crate::grid`]).
 pub struct ZoneIndex {
     /// Sorted by name: a zone's id is its position here.
     zones: Vec<Zone>,
-    tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
+    grid: Grid,
+    sets: SetTable,
+    /// Reused by lookups in mixed cells.
+    scratch: Vec<u32>,
 }
 
 impl ZoneIndex {
@@ -86,19 +140,14 @@ impl ZoneIndex {
         if let Some(w) = zones.windows(2).find(|w| w[0].name == w[1].name) {
             return Err(format!("zone name {:?} is used twice", w[0].name));
         }
-        let boxes = zones
-            .iter()
-            .enumerate()
-            .filter_map(|(id, zone)| {
-                let rect = geo::BoundingRect::bounding_rect(&zone.shape)?;
-                let aabb =
-                    Rectangle::from_corners(rect.min().x_y().into(), rect.max().x_y().into());
-                Some(GeomWithData::new(aabb, id as u32))
-            })
-            .collect();
+        let mut sets = SetTable::default();
+        let shapes: Vec<&MultiPolygon<f64>> = zones.iter().map(|z| &z.shape).collect();
+        let grid = Grid::build(&shapes, &mut sets);
         Ok(ZoneIndex {
             zones,
-            tree: RTree::bulk_load(boxes),
+            grid,
+            sets,
+            scratch: Vec::new(),
         })
     }
 
@@ -111,42 +160,79 @@ impl ZoneIndex {
         self.zones.is_empty()
     }
 
-    /// Fills `out` with the zones containing (lon, lat), edges included.
-    pub fn zones_at(&self, lon: f64, lat: f64, out: &mut ZoneSet) {
-        out.0.clear();
-        let coord = Coord { x: lon, y: lat };
-        let envelope = AABB::from_point([lon, lat]);
-        for candidate in self.tree.locate_in_envelope_intersecting(&envelope) {
-            let id = candidate.data;
-            // Not `MultiPolygon::intersects`: it first computes the zone's bounding box, a
-            // walk over every vertex per query, which the R-tree has already checked.
-            let inside = self.zones[id as usize]
-                .shape
-                .iter()
-                .any(|polygon| polygon.coordinate_position(&coord) != CoordPos::Outside);
-            if inside {
-                out.0.push(id);
-            }
+    /// The set of zones containing (lon, lat), edges included. `likely` is a guess (the
+    /// previous point's set): when it is right, a point in a mixed cell needs no table
+    /// lookup.
+    #[inline]
+    pub fn set_at(&mut self, lon: f64, lat: f64, likely: SetId) -> SetId {
+        let (settled, candidates) = match self.grid.cell(lon, lat) {
+            Cell::Settled(id) => return id,
+            Cell::Mixed {
+                settled,
+                candidates,
+            } => (settled, candidates),
+        };
+        let zones = &self.zones;
+        let inside = candidates
+            .iter()
+            .copied()
+            .filter(|&id| Grid::contains(&zones[id as usize].shape, lon, lat));
+        self.scratch.clear();
+        self.scratch.extend_from_slice(settled);
+        self.scratch.extend(inside);
+        // Two sorted runs: sort only when the second one starts below the first's end.
+        if settled
+            .last()
+            .zip(self.scratch.get(settled.len()))
+            .is_some_and(|(a, b)| a > b)
+        {
+            self.scratch.sort_unstable();
         }
-        out.0.sort_unstable();
+        if self.sets.get(likely).is(&self.scratch) {
+            return likely;
+        }
+        self.sets
+            .intern(&ZoneSet(std::mem::take(&mut self.scratch)))
+    }
+
+    /// The enter/exit flags for a point in `set` after a point in `previous` (none for the
+    /// first point of a trajectory: it enters the zones it is in).
+    #[inline]
+    pub fn transition_flags(&self, set: SetId, previous: Option<SetId>) -> u32 {
+        let previous = previous.unwrap_or(SetId::EMPTY);
+        if set == previous {
+            return 0;
+        }
+        let (now, before) = (self.sets.get(set), self.sets.get(previous));
+        let mut out = 0;
+        if now.has_any_outside(before) {
+            out |= flags::ZONE_ENTER;
+        }
+        if before.has_any_outside(now) {
+            out |= flags::ZONE_EXIT;
+        }
+        out
     }
 
     /// The names of a set's zones, sorted.
-    pub fn names_of(&self, set: &ZoneSet) -> Vec<String> {
-        set.0
+    pub fn names_of(&self, set: SetId) -> Vec<String> {
+        self.sets
+            .get(set)
+            .0
             .iter()
             .map(|&id| self.zones[id as usize].name.clone())
             .collect()
     }
 
     /// The set of the named zones that this index knows (others are dropped).
-    pub fn set_of_names(&self, names: &[String]) -> ZoneSet {
+    pub fn set_of_names(&mut self, names: &[String]) -> SetId {
         let mut ids: Vec<u32> = names
             .iter()
             .filter_map(|n| self.zones.binary_search_by(|z| z.name.as_str().cmp(n)).ok())
             .map(|id| id as u32)
             .collect();
         ids.sort_unstable();
-        ZoneSet(ids)
+        ids.dedup();
+        self.sets.intern(&ZoneSet(ids))
     }
 }
