@@ -56,7 +56,15 @@ pub(crate) fn plain_decimal_prefix(bytes: &[u8]) -> Option<(f64, usize)> {
 /// a byte at a time. The value wraps past 20 digits; callers refuse more than 15 anyway.
 #[inline(always)]
 fn short_digit_run(bytes: &[u8], mut value: u64) -> (u64, usize) {
-    let mut used = 0;
+    // The first eight in a loop of fixed length, which the compiler unrolls: no loop left
+    // for Wasm to check the deadline in.
+    for used in 0..8 {
+        match bytes.get(used).filter(|b| b.is_ascii_digit()) {
+            Some(&b) => value = value.wrapping_mul(10).wrapping_add(u64::from(b - b'0')),
+            None => return (value, used),
+        }
+    }
+    let mut used = 8;
     while let Some(&b) = bytes.get(used).filter(|b| b.is_ascii_digit()) {
         value = value.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
         used += 1;

@@ -14,19 +14,17 @@ use crate::decimal::plain_decimal_prefix;
 
 /// The fields of a line of the common shape, with the same values as the general reader;
 /// none for any other line (which may still be valid).
+///
+/// Written out field by field, without loops or arrays where the shape is fixed: in Wasm
+/// every loop round also checks the call's deadline, and an array lives in linear memory
+/// where five locals stay in registers.
 pub(crate) fn parse_common(line: &[u8]) -> Option<PltFields> {
-    let mut numbers = [0f64; 5];
-    let mut rest = line;
-    for number in &mut numbers {
-        let (value, used) = plain_decimal_prefix(rest)?;
-        let (&comma, after) = rest[used..].split_first()?;
-        if comma != b',' {
-            return None;
-        }
-        *number = value;
-        rest = after;
-    }
-    let [lat, lon, _, alt_ft, _] = numbers;
+    let (lat, rest) = number_then_comma(line)?;
+    let (lon, rest) = number_then_comma(rest)?;
+    let (_, rest) = number_then_comma(rest)?;
+    let (alt_ft, rest) = number_then_comma(rest)?;
+    // The day count is checked to be a number; its value is redundant with the date.
+    let (_, rest) = number_then_comma(rest)?;
     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
         return None;
     }
@@ -39,24 +37,48 @@ pub(crate) fn parse_common(line: &[u8]) -> Option<PltFields> {
     })
 }
 
+/// The plain decimal `bytes` starts with and what follows its comma.
+#[inline(always)]
+fn number_then_comma(bytes: &[u8]) -> Option<(f64, &[u8])> {
+    let (value, used) = plain_decimal_prefix(bytes)?;
+    match bytes.get(used..) {
+        Some([b',', rest @ ..]) => Some((value, rest)),
+        _ => None,
+    }
+}
+
 /// `YYYY-MM-DD,HH:MM:SS` exactly.
-fn date_time_ms(text: &[u8; 19]) -> Option<i64> {
-    let separators_ok = text[4] == b'-'
-        && text[7] == b'-'
-        && text[10] == b','
-        && text[13] == b':'
-        && text[16] == b':';
-    if !separators_ok {
+#[inline(always)]
+fn date_time_ms(t: &[u8; 19]) -> Option<i64> {
+    let separators_ok =
+        t[4] == b'-' && t[7] == b'-' && t[10] == b',' && t[13] == b':' && t[16] == b':';
+    let d = |i: usize| t[i].wrapping_sub(b'0');
+    // A byte that is no digit is above 9 once '0' is taken off (wrapping).
+    let digits_ok = [
+        d(1),
+        d(2),
+        d(3),
+        d(5),
+        d(6),
+        d(8),
+        d(9),
+        d(11),
+        d(12),
+        d(14),
+        d(15),
+        d(17),
+        d(18),
+    ]
+    .into_iter()
+    .fold(d(0), u8::max)
+        <= 9;
+    if !(separators_ok && digits_ok) {
         return None;
     }
-    let number = |from: usize, to: usize| {
-        text[from..to].iter().try_fold(0i64, |n, &b| {
-            b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
-        })
-    };
+    let two = |i: usize| i64::from(d(i)) * 10 + i64::from(d(i + 1));
     epoch_ms(
-        [number(0, 4)?, number(5, 7)?, number(8, 10)?],
-        [number(11, 13)?, number(14, 16)?, number(17, 19)?],
+        [two(0) * 100 + two(2), two(5), two(8)],
+        [two(11), two(14), two(17)],
     )
 }
 
