@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use waystream::engine::bindings as host;
 use waystream::sources::{FilesSource, FilesSourceConfig, Source};
-use waystream_guest as guest;
+use waystream_guest::{self as guest, Transform};
 
 /// Every batch of raw lines under `folder` (PLT files, six header lines each).
 pub fn read_batches(folder: &Path, batch_size: usize) -> Result<Vec<host::Batch>> {
@@ -102,4 +102,43 @@ pub fn zones_config(path: &Path) -> Result<String> {
 /// Records per second.
 pub fn rate(records: usize, took: Duration) -> f64 {
     records as f64 / took.as_secs_f64().max(1e-9)
+}
+
+/// parse-plt, geofence and speed natively, one after the other: the chain without Wasm.
+pub struct NativeChain {
+    parse: parse_plt::ParsePlt,
+    fence: geofence::Geofence,
+    speed: speed::Speed,
+}
+
+impl NativeChain {
+    /// The three transforms, geofence with `zones` (its JSON config).
+    pub fn new(zones: &str) -> Result<Self> {
+        Ok(NativeChain {
+            parse: parse_plt::ParsePlt::init("{}").map_err(anyhow::Error::msg)?,
+            fence: geofence::Geofence::init(zones).map_err(anyhow::Error::msg)?,
+            speed: speed::Speed::init("{}").map_err(anyhow::Error::msg)?,
+        })
+    }
+
+    /// One batch of raw lines through the three; returns the points that come out.
+    pub fn run(&mut self, batch: guest::Batch) -> Result<usize> {
+        let trajectories = batch.trajectories.clone();
+        let step = |trajectories, zone_sets, out: guest::Output| guest::Batch {
+            trajectories,
+            zone_sets,
+            records: guest::Records::Points(out.points),
+        };
+        let parsed = self.parse.process(batch).map_err(anyhow::Error::msg)?;
+        let fenced = self
+            .fence
+            .process(step(trajectories.clone(), Vec::new(), parsed))
+            .map_err(anyhow::Error::msg)?;
+        let zone_sets = fenced.zone_sets.clone().unwrap_or_default();
+        let out = self
+            .speed
+            .process(step(trajectories, zone_sets, fenced))
+            .map_err(anyhow::Error::msg)?;
+        Ok(out.points.len())
+    }
 }

@@ -336,30 +336,11 @@ fn native_stage<T: Transform>(config: &str, inputs: &[host::Batch]) -> Result<(u
 
 /// parse-plt, geofence and speed called natively one after the other on every batch.
 fn native_chain(lines: &[host::Batch], zones: &str) -> Result<((), Duration)> {
-    let mut parse = parse_plt::ParsePlt::init("{}").map_err(anyhow::Error::msg)?;
-    let mut fence = geofence::Geofence::init(zones).map_err(anyhow::Error::msg)?;
-    let mut speed = speed::Speed::init("{}").map_err(anyhow::Error::msg)?;
+    let mut chain = NativeChain::new(zones)?;
     let inputs: Vec<guest::Batch> = lines.iter().map(to_guest).collect();
     let mut busy = Duration::ZERO;
     for batch in inputs {
-        let trajectories = batch.trajectories.clone();
-        let (_, took) = timed(|| {
-            let step = |trajectories: Vec<guest::Trajectory>, zone_sets, out: guest::Output| {
-                guest::Batch {
-                    trajectories,
-                    zone_sets,
-                    records: guest::Records::Points(out.points),
-                }
-            };
-            let parsed = parse.process(batch).map_err(anyhow::Error::msg)?;
-            let fenced = fence
-                .process(step(trajectories.clone(), Vec::new(), parsed))
-                .map_err(anyhow::Error::msg)?;
-            let zone_sets = fenced.zone_sets.clone().unwrap_or_default();
-            speed
-                .process(step(trajectories, zone_sets, fenced))
-                .map_err(anyhow::Error::msg)
-        })?;
+        let (_, took) = timed(|| chain.run(batch))?;
         busy += took;
     }
     Ok(((), busy))

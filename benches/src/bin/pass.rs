@@ -92,14 +92,10 @@ fn main() -> Result<()> {
             Box::new(move || timed(|| Ok(measured::chain_wasm(&mut chain, &lines))))
         }
         What::ChainNative => {
-            let mut transforms = (
-                parse_plt::ParsePlt::init("{}").map_err(anyhow::Error::msg)?,
-                geofence::Geofence::init(&zones).map_err(anyhow::Error::msg)?,
-                speed::Speed::init("{}").map_err(anyhow::Error::msg)?,
-            );
+            let mut chain = NativeChain::new(&zones)?;
             Box::new(move || {
                 let inputs = guest_batches(&lines);
-                timed(|| measured::chain_native(&mut transforms, inputs))
+                timed(|| measured::chain_native(&mut chain, inputs))
             })
         }
         What::ParseWasm => {
@@ -147,29 +143,8 @@ mod measured {
     }
 
     #[inline(never)]
-    pub fn chain_native(
-        (parse, fence, speed): &mut (parse_plt::ParsePlt, geofence::Geofence, speed::Speed),
-        inputs: Vec<guest::Batch>,
-    ) -> Result<usize> {
-        let mut points = 0;
-        for batch in inputs {
-            let trajectories = batch.trajectories.clone();
-            let step = |trajectories, zone_sets, out: guest::Output| guest::Batch {
-                trajectories,
-                zone_sets,
-                records: guest::Records::Points(out.points),
-            };
-            let parsed = parse.process(batch).map_err(anyhow::Error::msg)?;
-            let fenced = fence
-                .process(step(trajectories.clone(), Vec::new(), parsed))
-                .map_err(anyhow::Error::msg)?;
-            let zone_sets = fenced.zone_sets.clone().unwrap_or_default();
-            let out = speed
-                .process(step(trajectories, zone_sets, fenced))
-                .map_err(anyhow::Error::msg)?;
-            points += out.points.len();
-        }
-        Ok(points)
+    pub fn chain_native(chain: &mut NativeChain, inputs: Vec<guest::Batch>) -> Result<usize> {
+        inputs.into_iter().map(|batch| chain.run(batch)).sum()
     }
 
     #[inline(never)]
