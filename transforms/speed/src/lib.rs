@@ -36,8 +36,16 @@ fn default_max_speed() -> f64 {
 }
 
 /// What the next point of a trajectory is measured from.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct LastPoint {
+    seq: u32,
+    ts_ms: i64,
+    at: Position,
+}
+
+/// A [`LastPoint`] as snapshots hold it (the sines are recomputed on restore).
+#[derive(Serialize, Deserialize)]
+struct SavedPoint {
     seq: u32,
     ts_ms: i64,
     lat: f64,
@@ -51,7 +59,7 @@ pub struct Speed {
 }
 
 /// State handed to the next version: each trajectory's last point.
-type Snapshot = Vec<(String, String, LastPoint)>;
+type Snapshot = Vec<(String, String, SavedPoint)>;
 
 const SNAPSHOT_VERSION: u32 = 1;
 
@@ -92,8 +100,7 @@ impl Transform for Speed {
             let here = LastPoint {
                 seq: p.seq,
                 ts_ms: p.ts_ms,
-                lat: p.lat,
-                lon: p.lon,
+                at: Position::new(p.lat, p.lon),
             };
             match *state {
                 Some(prev) if p.seq <= prev.seq => return Ok(()),
@@ -123,7 +130,15 @@ impl Transform for Speed {
         let last: Snapshot = self
             .last
             .iter()
-            .map(|((u, t), p)| (u.clone(), t.clone(), *p))
+            .map(|((u, t), p)| {
+                let saved = SavedPoint {
+                    seq: p.seq,
+                    ts_ms: p.ts_ms,
+                    lat: p.at.lat,
+                    lon: p.at.lon,
+                };
+                (u.clone(), t.clone(), saved)
+            })
             .collect();
         state::save(SNAPSHOT_VERSION, &last)
     }
@@ -132,7 +147,18 @@ impl Transform for Speed {
         let Some(last) = state::load::<Snapshot>("speed", SNAPSHOT_VERSION, bytes)? else {
             return Ok(());
         };
-        self.last = last.into_iter().map(|(u, t, p)| ((u, t), p)).collect();
+        self.last = last
+            .into_iter()
+            .map(|(u, t, p)| {
+                let at = Position::new(p.lat, p.lon);
+                let last = LastPoint {
+                    seq: p.seq,
+                    ts_ms: p.ts_ms,
+                    at,
+                };
+                ((u, t), last)
+            })
+            .collect();
         Ok(())
     }
 }
@@ -148,7 +174,7 @@ pub struct Step {
 }
 
 fn step(from: &LastPoint, to: &LastPoint) -> Step {
-    let leg = Leg::new(from.lat, from.lon, to.lat, to.lon);
+    let leg = Leg::new(&from.at, &to.at);
     let dist_m = leg.distance_m();
     let dt_s = (to.ts_ms - from.ts_ms) as f64 / 1000.0;
     Step {
@@ -160,17 +186,40 @@ fn step(from: &LastPoint, to: &LastPoint) -> Step {
 
 /// Great-circle distance in metres between two WGS84 positions (degrees).
 pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    Leg::new(lat1, lon1, lat2, lon2).distance_m()
+    Leg::new(&Position::new(lat1, lon1), &Position::new(lat2, lon2)).distance_m()
 }
 
 /// Initial bearing from the first position to the second, degrees in [0, 360).
 pub fn bearing_deg(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    Leg::new(lat1, lon1, lat2, lon2).bearing_deg()
+    Leg::new(&Position::new(lat1, lon1), &Position::new(lat2, lon2)).bearing_deg()
+}
+
+/// A position with the sine and cosine of its latitude, which the step to it and the
+/// step from it both use: computed once per point, not twice.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Position {
+    lat: f64,
+    lon: f64,
+    sin_lat: f64,
+    cos_lat: f64,
+}
+
+impl Position {
+    fn new(lat: f64, lon: f64) -> Self {
+        let (sin_lat, cos_lat) = lat.to_radians().sin_cos();
+        Position {
+            lat,
+            lon,
+            sin_lat,
+            cos_lat,
+        }
+    }
 }
 
 /// The trigonometry of the way between two positions, shared by its distance and its
-/// bearing: seven sines and cosines where the two textbook formulas take ten (in Wasm,
-/// each is a call into the module's own libm, most of this transform's time).
+/// bearing: with the latitudes' sines and cosines from [`Position`], three more sines and
+/// cosines per step where the two textbook formulas take ten (in Wasm, each is a call into
+/// the module's own libm, most of this transform's time).
 struct Leg {
     sin_half_dlat: f64,
     sin_half_dlon: f64,
@@ -182,19 +231,17 @@ struct Leg {
 }
 
 impl Leg {
-    fn new(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> Self {
-        let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-        let (sin_lat1, cos_lat1) = p1.sin_cos();
-        let (sin_lat2, cos_lat2) = p2.sin_cos();
-        let (sin_half_dlon, cos_half_dlon) = ((lon2 - lon1).to_radians() / 2.0).sin_cos();
+    fn new(from: &Position, to: &Position) -> Self {
+        let (p1, p2) = (from.lat.to_radians(), to.lat.to_radians());
+        let (sin_half_dlon, cos_half_dlon) = ((to.lon - from.lon).to_radians() / 2.0).sin_cos();
         Leg {
             sin_half_dlat: ((p2 - p1) / 2.0).sin(),
             sin_half_dlon,
             cos_half_dlon,
-            sin_lat1,
-            cos_lat1,
-            sin_lat2,
-            cos_lat2,
+            sin_lat1: from.sin_lat,
+            cos_lat1: from.cos_lat,
+            sin_lat2: to.sin_lat,
+            cos_lat2: to.cos_lat,
         }
     }
 
