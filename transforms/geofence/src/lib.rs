@@ -27,7 +27,7 @@ mod zones;
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use waystream_guest::{Batch, Output, Records, Transform, flags, state};
+use waystream_guest::{Batch, NO_ZONES, Output, Records, Transform, flags, state};
 
 pub use zones::{SetId, ZoneIndex, ZoneSet};
 
@@ -80,21 +80,29 @@ impl Transform for Geofence {
             .iter()
             .map(|t| self.last.remove(&(t.user.clone(), t.id.clone())))
             .collect();
-        let (index, table) = (&mut self.index, &mut self.table);
-        points.try_update(|point| {
-            let Some(state) = states.get_mut(point.trajectory as usize) else {
+        if !points.is_rectangular() {
+            return Err("the batch's point columns differ in length".into());
+        }
+        // Straight on the columns this transform reads and writes (a row view would copy
+        // all eleven fields in and out per point).
+        let n = points.len();
+        let (trajectory, lon, lat) = (&points.trajectory[..n], &points.lon[..n], &points.lat[..n]);
+        let (zones, point_flags) = (&mut points.zones[..n], &mut points.flags[..n]);
+        for i in 0..n {
+            let Some(state) = states.get_mut(trajectory[i] as usize) else {
                 return Err(format!(
                     "point refers to trajectory {} not in the batch",
-                    point.trajectory
+                    trajectory[i]
                 ));
             };
-            let set = index.set_at(point.lon, point.lat, state.unwrap_or(SetId::EMPTY));
-            point.flags &= !(flags::ZONE_ENTER | flags::ZONE_EXIT);
-            point.flags |= index.transition_flags(set, *state);
-            point.zones = table.entry(set);
+            let set = self
+                .index
+                .set_at(lon[i], lat[i], state.unwrap_or(SetId::EMPTY));
+            point_flags[i] = (point_flags[i] & !(flags::ZONE_ENTER | flags::ZONE_EXIT))
+                | self.index.transition_flags(set, *state);
+            zones[i] = self.table.entry(set).unwrap_or(NO_ZONES);
             *state = Some(set);
-            Ok(())
-        })?;
+        }
 
         for (t, state) in batch.trajectories.into_iter().zip(states) {
             if let Some(state) = state {

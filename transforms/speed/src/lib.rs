@@ -88,36 +88,50 @@ impl Transform for Speed {
             .iter()
             .map(|t| self.last.remove(&(t.user.clone(), t.id.clone())))
             .collect();
-        points.try_update(|p| {
-            let Some(state) = states.get_mut(p.trajectory as usize) else {
+        if !points.is_rectangular() {
+            return Err("the batch's point columns differ in length".into());
+        }
+        // Straight on the columns this transform reads and writes (a row view would copy
+        // all eleven fields in and out per point).
+        let n = points.len();
+        let (trajectory, seq, ts_ms) = (
+            &points.trajectory[..n],
+            &points.seq[..n],
+            &points.ts_ms[..n],
+        );
+        let (lat, lon) = (&points.lat[..n], &points.lon[..n]);
+        let (dist_m, speed_mps) = (&mut points.dist_m[..n], &mut points.speed_mps[..n]);
+        let (heading_deg, point_flags) = (&mut points.heading_deg[..n], &mut points.flags[..n]);
+        for i in 0..n {
+            let Some(state) = states.get_mut(trajectory[i] as usize) else {
                 return Err(format!(
                     "point refers to trajectory {} not in the batch",
-                    p.trajectory
+                    trajectory[i]
                 ));
             };
-            p.flags &= !flags::IMPLAUSIBLE_SPEED;
-            (p.dist_m, p.speed_mps, p.heading_deg) = (None, None, None);
+            point_flags[i] &= !flags::IMPLAUSIBLE_SPEED;
+            (dist_m[i], speed_mps[i], heading_deg[i]) = (f64::NAN, f64::NAN, f64::NAN);
             let here = LastPoint {
-                seq: p.seq,
-                ts_ms: p.ts_ms,
-                at: Position::new(p.lat, p.lon),
+                seq: seq[i],
+                ts_ms: ts_ms[i],
+                at: Position::new(lat[i], lon[i]),
             };
             match *state {
-                Some(prev) if p.seq <= prev.seq => return Ok(()),
+                // A replayed duplicate: no derived values, the state stays.
+                Some(prev) if here.seq <= prev.seq => continue,
                 Some(prev) => {
                     let step = step(&prev, &here);
-                    p.dist_m = Some(step.dist_m);
-                    p.speed_mps = step.speed_mps;
-                    p.heading_deg = step.heading_deg;
+                    dist_m[i] = step.dist_m;
+                    speed_mps[i] = step.speed_mps.unwrap_or(f64::NAN);
+                    heading_deg[i] = step.heading_deg.unwrap_or(f64::NAN);
                     if step.speed_mps.is_some_and(|v| v > self.max_speed_mps) {
-                        p.flags |= flags::IMPLAUSIBLE_SPEED;
+                        point_flags[i] |= flags::IMPLAUSIBLE_SPEED;
                     }
                 }
                 None => {}
             }
             *state = Some(here);
-            Ok(())
-        })?;
+        }
         for (t, state) in batch.trajectories.into_iter().zip(states) {
             if let Some(state) = state {
                 self.last.insert((t.user, t.id), state);
@@ -206,7 +220,7 @@ struct Position {
 
 impl Position {
     fn new(lat: f64, lon: f64) -> Self {
-        let (sin_lat, cos_lat) = lat.to_radians().sin_cos();
+        let (sin_lat, cos_lat) = libm::sincos(lat.to_radians());
         Position {
             lat,
             lon,
@@ -233,9 +247,9 @@ struct Leg {
 impl Leg {
     fn new(from: &Position, to: &Position) -> Self {
         let (p1, p2) = (from.lat.to_radians(), to.lat.to_radians());
-        let (sin_half_dlon, cos_half_dlon) = ((to.lon - from.lon).to_radians() / 2.0).sin_cos();
+        let (sin_half_dlon, cos_half_dlon) = libm::sincos((to.lon - from.lon).to_radians() / 2.0);
         Leg {
-            sin_half_dlat: ((p2 - p1) / 2.0).sin(),
+            sin_half_dlat: libm::sin((p2 - p1) / 2.0),
             sin_half_dlon,
             cos_half_dlon,
             sin_lat1: from.sin_lat,
@@ -249,7 +263,7 @@ impl Leg {
     fn distance_m(&self) -> f64 {
         let a =
             self.sin_half_dlat.powi(2) + self.cos_lat1 * self.cos_lat2 * self.sin_half_dlon.powi(2);
-        2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
+        2.0 * EARTH_RADIUS_M * libm::asin(a.sqrt().min(1.0))
     }
 
     /// Initial bearing, degrees in [0, 360).
@@ -261,7 +275,7 @@ impl Leg {
         let x = self.cos_lat1 * self.sin_lat2 - self.sin_lat1 * self.cos_lat2 * cos_dlon;
         // atan2 gives (-180, 180]: adding 360 to negatives is `rem_euclid(360)` without
         // its `fmod` call.
-        let deg = y.atan2(x).to_degrees();
+        let deg = libm::atan2(y, x).to_degrees();
         let deg = if deg < 0.0 { deg + 360.0 } else { deg };
         // Adding 360 to -0.0000…1 rounds to exactly 360.0.
         if deg >= 360.0 { 0.0 } else { deg }
