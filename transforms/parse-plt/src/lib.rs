@@ -19,7 +19,9 @@ mod civil;
 mod decimal;
 mod one_pass;
 
-use waystream_guest::{Batch, Output, Point, PointColumns, Records, Rejection, Transform, flags};
+use waystream_guest::{
+    Batch, NO_ZONES, Output, PointColumns, Records, Rejection, Transform, flags,
+};
 
 pub use civil::{ParseTimeError, parse_date_time_ms};
 pub use decimal::parse_decimal;
@@ -44,28 +46,35 @@ impl Transform for ParsePlt {
         let mut rejected = Vec::new();
         for (index, (bytes, trajectory, seq)) in raw.iter().enumerate() {
             match parse_line(bytes) {
-                Ok(fields) => points.push(Point {
-                    trajectory,
-                    seq,
-                    ts_ms: fields.ts_ms,
-                    lat: fields.lat,
-                    lon: fields.lon,
-                    alt_m: fields.alt_m,
-                    zones: None,
-                    dist_m: None,
-                    speed_mps: None,
-                    heading_deg: None,
-                    flags: if fields.alt_m.is_none() {
+                // The columns a line gives values to; the derived ones are filled below.
+                Ok(fields) => {
+                    points.trajectory.push(trajectory);
+                    points.seq.push(seq);
+                    points.ts_ms.push(fields.ts_ms);
+                    points.lat.push(fields.lat);
+                    points.lon.push(fields.lon);
+                    points.alt_m.push(fields.alt_m.unwrap_or(f64::NAN));
+                    points.flags.push(if fields.alt_m.is_none() {
                         flags::ALTITUDE_MISSING
                     } else {
                         0
-                    },
-                }),
+                    });
+                }
                 Err(reason) => rejected.push(Rejection {
                     index: index as u32,
                     reason: reason.to_string(),
                 }),
             }
+        }
+        // No zones, distances, speeds or headings yet: later transforms compute them.
+        let n = points.seq.len();
+        points.zones.resize(n, NO_ZONES);
+        for column in [
+            &mut points.dist_m,
+            &mut points.speed_mps,
+            &mut points.heading_deg,
+        ] {
+            column.resize(n, f64::NAN);
         }
         Ok(Output {
             points,
