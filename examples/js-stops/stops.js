@@ -1,6 +1,6 @@
 // A waystream transform in JavaScript: flags points slower than a threshold as stops
 // (user flag bit 16). Built with componentize-js against wit/waystream.wit.
-import { log } from 'waystream:transform/log@0.1.0';
+import { log } from 'waystream:transform/log@0.3.0';
 
 let maxSpeed = 0.5;
 let seen = 0;
@@ -13,11 +13,14 @@ export const transform = {
   },
   process(batch) {
     if (batch.records.tag !== 'points') throw 'stops needs points';
+    // Points come as columns: one typed array per field, absent values NaN.
     const points = batch.records.val;
-    for (const p of points) {
-      if (p.speedMps !== undefined && p.speedMps < maxSpeed) p.flags |= 1 << 16;
+    const { speedMps, flags } = points;
+    for (let i = 0; i < flags.length; i++) {
+      // NaN (no speed) compares false: such points stay unflagged.
+      if (speedMps[i] < maxSpeed) flags[i] |= 1 << 16;
     }
-    seen += points.length;
+    seen += flags.length;
     return { points, zoneSets: undefined, rejected: [] };
   },
   snapshot() {
