@@ -206,7 +206,7 @@ fn main() -> Result<()> {
     );
     let (median, worst) = swap_pauses(&engine, &mut chain, &lines, &args, &zones12)?;
     println!(
-        "- hot swap of geofence at a batch boundary (snapshot + instantiate + restore, state of {} trajectories): median {median:.2?}, worst {worst:.2?} over {} swaps",
+        "- hot swap of geofence at a batch boundary (snapshot + restore; the new version was instantiated when it was loaded; state of {} trajectories): median {median:.2?}, worst {worst:.2?} over {} swaps",
         lines
             .iter()
             .flat_map(|b| &b.trajectories)

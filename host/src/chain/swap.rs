@@ -1,8 +1,9 @@
 //! Swapping module versions at a batch boundary, with state carried over.
 //!
-//! A new version arrives already compiled and validated (its `init` accepted the config),
-//! so what happens here is short: instantiate it, pass the old instance's `snapshot` to
-//! its `restore`, and put it in the old one's place. If `restore` refuses the state (a
+//! A new version arrives already compiled and validated, with the instance whose `init`
+//! accepted the config (made on the reload thread), so what happens here is short: pass
+//! the old instance's `snapshot` to the new one's `restore`, and put it in the old one's
+//! place. If `restore` refuses the state (a
 //! layout the new version does not read), the new version starts fresh and that is logged.
 //!
 //! A version can pass validation and still fail on real data, a module that traps on

@@ -48,9 +48,30 @@ pub struct Instance {
     bindings: TransformModule,
 }
 
+/// An instance that has run `init`, kept by its [`Module`] until the module's first user
+/// takes it (it does not hold the module, which would make a cycle).
+pub(super) struct Started {
+    store: Store<GuestState>,
+    bindings: TransformModule,
+}
+
 impl Instance {
-    /// Instantiates `module` in a fresh store and calls its `init` with the module's config.
+    /// An instance of `module` that has run its `init`: the one made when the module was
+    /// loaded, if nobody has taken it yet (so loading, reloading and swapping pay for
+    /// `init` once, off the hot path), otherwise a new one.
     pub fn new(engine: &Arc<Engine>, module: Arc<Module>) -> Result<Self> {
+        match module.take_started() {
+            Some(Started { store, bindings }) => Ok(Instance {
+                module,
+                store,
+                bindings,
+            }),
+            None => Self::start(engine, module),
+        }
+    }
+
+    /// Instantiates `module` in a fresh store and calls its `init` with the module's config.
+    pub(super) fn start(engine: &Arc<Engine>, module: Arc<Module>) -> Result<Self> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(usize::try_from(engine.limits.memory_mib << 20).unwrap_or(usize::MAX))
             .trap_on_grow_failure(true)
@@ -96,6 +117,14 @@ impl Instance {
     /// The module version this instance runs.
     pub fn module(&self) -> &Arc<Module> {
         &self.module
+    }
+
+    /// The started instance without its module, for the module to keep.
+    pub(super) fn into_started(self) -> Started {
+        Started {
+            store: self.store,
+            bindings: self.bindings,
+        }
     }
 
     /// Runs one batch through the module.

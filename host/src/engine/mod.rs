@@ -5,7 +5,9 @@
 //!   per-call deadlines.
 //! * [`Module`] is one compiled, validated module version, identified by its sha256 digest.
 //!   Compiling costs tens to hundreds of milliseconds, so it happens once per version, off
-//!   the hot path, with unchanged functions taken from a shared compile cache.
+//!   the hot path, with unchanged functions taken from a shared compile cache. The instance
+//!   that validated it (its `init` ran) is kept for the module's first use, so a transform
+//!   with an expensive `init` (geofence builds its grid) pays for it once, off the hot path.
 //! * [`Instance`] is a module version running in its own `Store`, reused for every batch.
 //!   A trap or a timeout makes it unusable; the chain replaces it with a fresh one.
 

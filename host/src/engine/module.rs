@@ -1,13 +1,14 @@
 //! One compiled and validated module version.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use super::bindings::TransformModulePre;
+use super::instance::Started;
 use super::{Engine, GuestState, Instance};
 
 /// A module version: compiled, linked, and proven to initialise with its config.
@@ -24,6 +25,8 @@ pub struct Module {
     /// The module's config as the JSON document handed to `init`.
     pub config: String,
     pub(super) pre: TransformModulePre<GuestState>,
+    /// The instance that validated the module, until [`Instance::new`] takes it.
+    started: Mutex<Option<Started>>,
 }
 
 impl Module {
@@ -78,10 +81,23 @@ impl Module {
             generation,
             config,
             pre,
+            started: Mutex::new(None),
         });
-        // Validation: one instance must initialise; it is dropped again.
-        Instance::new(engine, module.clone())?;
+        // Validation: one instance must initialise. It is kept for the module's first use.
+        let started = Instance::start(engine, module.clone())?.into_started();
+        *module
+            .started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(started);
         Ok(module)
+    }
+
+    /// The instance made when the module was loaded, the first time it is asked for.
+    pub(super) fn take_started(&self) -> Option<Started> {
+        self.started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// The first 12 hex digits of the digest, for log lines.
