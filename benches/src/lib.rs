@@ -77,21 +77,6 @@ pub fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
     Ok((value, started.elapsed()))
 }
 
-/// Runs `f` (a whole measured pass) `repeats` times; returns the last pass's value and the
-/// shortest time: the run least disturbed by the rest of the machine.
-pub fn best_of<T>(
-    repeats: usize,
-    mut f: impl FnMut() -> Result<(T, Duration)>,
-) -> Result<(T, Duration)> {
-    let (mut value, mut best) = f()?;
-    for _ in 1..repeats {
-        let (v, took) = f()?;
-        value = v;
-        best = best.min(took);
-    }
-    Ok((value, best))
-}
-
 /// A GeoJSON file as the JSON config geofence's `init` takes.
 pub fn zones_config(path: &Path) -> Result<String> {
     let text =
