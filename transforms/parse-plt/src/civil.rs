@@ -23,7 +23,7 @@ pub fn parse_date_time_ms(date: &str, time: &str) -> Result<i64, ParseTimeError>
 
 /// A calendar date and time of day (UTC) as milliseconds since the Unix epoch; none when
 /// the date does not exist or the time is out of range.
-#[inline]
+#[inline(always)]
 pub(crate) fn epoch_ms(
     [year, month, day]: [i64; 3],
     [hour, minute, second]: [i64; 3],

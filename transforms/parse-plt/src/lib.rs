@@ -126,6 +126,7 @@ impl std::fmt::Display for LineError {
 const FIELD_NAMES: [&str; 5] = ["latitude", "longitude", "field 3", "altitude", "day count"];
 
 /// Parses one PLT point line (with or without its `\r`).
+#[inline(always)]
 pub fn parse_line(bytes: &[u8]) -> Result<PltFields, LineError> {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     match one_pass::parse_common(bytes) {
