@@ -263,7 +263,8 @@ impl Leg {
     fn distance_m(&self) -> f64 {
         let a =
             self.sin_half_dlat.powi(2) + self.cos_lat1 * self.cos_lat2 * self.sin_half_dlon.powi(2);
-        2.0 * EARTH_RADIUS_M * libm::asin(a.sqrt().min(1.0))
+        // Rounding can push `a` past 1. `clamp`, not `min`: in Wasm `f64::min` is a call.
+        2.0 * EARTH_RADIUS_M * libm::asin(a.sqrt().clamp(0.0, 1.0))
     }
 
     /// Initial bearing, degrees in [0, 360).
