@@ -41,7 +41,7 @@ pub struct Limits {
     /// Longest one call into a module may run, in milliseconds; a call past it traps and
     /// the chain replaces the instance. `0` turns the limit off: compiled Wasm code then
     /// no longer checks the deadline at every function entry and loop, which makes the
-    /// chain about a fifth faster (see BENCHMARKS.md), but a module stuck in a loop stalls
+    /// chain about a tenth faster (see BENCHMARKS.md), but a module stuck in a loop stalls
     /// the pipeline instead of failing one batch. Only for modules you trust.
     pub call_timeout_ms: u64,
 }
