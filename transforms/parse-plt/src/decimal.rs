@@ -25,8 +25,9 @@ pub fn parse_decimal(text: &str) -> Option<f64> {
     }
 }
 
-/// The plain decimal `[-]digits[.digits]` (at most 15 digits, at least one) that `bytes`
-/// starts with, and how many bytes it takes; none when `bytes` does not start with one.
+/// The plain decimal `[-]digits[.digits]` (at least one digit, at most 15, at most eight of
+/// them before the point) that `bytes` starts with, and how many bytes it takes; none when
+/// `bytes` does not start with one (callers then use the standard library's reader).
 ///
 /// The number ends at the first byte that is neither a digit nor its first `.`, so a
 /// caller parsing a line one field after the other checks the byte after it (a `,`).
@@ -39,6 +40,9 @@ pub(crate) fn plain_decimal_prefix(bytes: &[u8]) -> Option<(f64, usize)> {
     // native build was a quarter slower, the Wasm one a tenth slower than this split).
     let (whole, whole_digits) = short_digit_run(&bytes[start..], 0);
     let mut used = start + whole_digits;
+    if bytes.get(used).is_some_and(u8::is_ascii_digit) {
+        return None; // more than eight whole digits: not for this fast reader
+    }
     let (mut mantissa, mut fraction_digits) = (whole, 0);
     if bytes.get(used) == Some(&b'.') {
         (mantissa, fraction_digits) = long_digit_run(&bytes[used + 1..], whole);
@@ -52,50 +56,53 @@ pub(crate) fn plain_decimal_prefix(bytes: &[u8]) -> Option<(f64, usize)> {
     Some((if negative { -value } else { value }, used))
 }
 
-/// The digits `bytes` starts with, appended to `value`: (the new value, how many digits),
-/// a byte at a time. The value wraps past 20 digits; callers refuse more than 15 anyway.
+/// The first (up to eight) digits `bytes` starts with, appended to `value`: (the new
+/// value, how many digits), a byte at a time in a loop of fixed length, which the compiler
+/// unrolls: no loop left for Wasm to check the deadline in.
 #[inline(always)]
 fn short_digit_run(bytes: &[u8], mut value: u64) -> (u64, usize) {
-    // The first eight in a loop of fixed length, which the compiler unrolls: no loop left
-    // for Wasm to check the deadline in.
     for used in 0..8 {
         match bytes.get(used).filter(|b| b.is_ascii_digit()) {
             Some(&b) => value = value.wrapping_mul(10).wrapping_add(u64::from(b - b'0')),
             None => return (value, used),
         }
     }
-    let mut used = 8;
-    while let Some(&b) = bytes.get(used).filter(|b| b.is_ascii_digit()) {
-        value = value.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
-        used += 1;
-    }
-    (value, used)
+    (value, 8)
 }
 
 /// [`short_digit_run`], eight bytes at a time where eight are left (SWAR: the digit test
-/// and the conversion are a few 64-bit operations for all eight), which makes far fewer
-/// loop rounds than a byte at a time; in Wasm every round also checks the epoch deadline.
+/// and the conversion are a few 64-bit operations for all eight), for at most two rounds
+/// of eight: no loop, so in Wasm nothing to check a deadline in. Sixteen digits are more
+/// than a plain decimal may have, so a longer run is refused anyway (by the caller's digit
+/// count, or by what follows the sixteenth digit).
 #[inline(always)]
-fn long_digit_run(bytes: &[u8], mut value: u64) -> (u64, usize) {
-    let mut used = 0;
-    while let Some(chunk) = bytes.get(used..used + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let n = leading_digits(word);
-        if n == 0 {
-            return (value, used);
-        }
-        // The n digits, as byte values, moved to the end of the word (leading zeros).
-        let digit_values = word.wrapping_sub(0x3030_3030_3030_3030) << (8 * (8 - n));
-        value = value
-            .wrapping_mul(POW10_INT[n])
-            .wrapping_add(eight_digits(digit_values));
-        used += n;
-        if n < 8 {
-            return (value, used);
-        }
+fn long_digit_run(bytes: &[u8], value: u64) -> (u64, usize) {
+    let (value, used) = swar_step(bytes, value, 0);
+    if used < 8 {
+        return (value, used);
     }
-    let (value, tail) = short_digit_run(&bytes[used..], value);
-    (value, used + tail)
+    swar_step(bytes, value, 8)
+}
+
+/// The digits among the eight bytes at `used` appended to `value`, with the new count; a
+/// byte at a time when fewer than eight bytes are left.
+#[inline(always)]
+fn swar_step(bytes: &[u8], value: u64, used: usize) -> (u64, usize) {
+    let Some(chunk) = bytes.get(used..used + 8) else {
+        let (value, tail) = short_digit_run(&bytes[used..], value);
+        return (value, used + tail);
+    };
+    let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+    let n = leading_digits(word);
+    if n == 0 {
+        return (value, used);
+    }
+    // The n digits, as byte values, moved to the end of the word (leading zeros).
+    let digit_values = word.wrapping_sub(0x3030_3030_3030_3030) << (8 * (8 - n));
+    let value = value
+        .wrapping_mul(POW10_INT[n])
+        .wrapping_add(eight_digits(digit_values));
+    (value, used + n)
 }
 
 /// Powers of ten for the digit counts of one SWAR step.
@@ -195,11 +202,19 @@ mod tests {
                 })
                 .collect();
             let run = text.iter().take_while(|b| b.is_ascii_digit()).count();
-            let expected = text[..run].iter().fold(7u64, |v, &b| {
-                v.wrapping_mul(10).wrapping_add(u64::from(b - b'0'))
-            });
-            assert_eq!(long_digit_run(&text, 7), (expected, run), "{text:?}");
-            assert_eq!(short_digit_run(&text, 7), (expected, run), "{text:?}");
+            let read = |n: usize| {
+                text[..n].iter().fold(7u64, |v, &b| {
+                    v.wrapping_mul(10).wrapping_add(u64::from(b - b'0'))
+                })
+            };
+            assert_eq!(
+                short_digit_run(&text, 7),
+                (read(run.min(8)), run.min(8)),
+                "{text:?}"
+            );
+            // Eight at a time, two rounds: at most sixteen where sixteen bytes are left.
+            let long = if text.len() >= 16 { run.min(16) } else { run };
+            assert_eq!(long_digit_run(&text, 7), (read(long), long), "{text:?}");
         }
     }
 
