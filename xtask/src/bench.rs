@@ -148,7 +148,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
 
 /// How many times each end-to-end run is repeated (the best counts: page-cache writeback
 /// of the ~900 MB written makes the kernel's share vary by a factor of three or more).
-const E2E_RUNS: usize = 3;
+const E2E_RUNS: usize = 5;
 
 /// The best of [`E2E_RUNS`] runs of `waystream` (already in `command`) on `config`, as a
 /// line of the report.
