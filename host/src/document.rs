@@ -202,22 +202,22 @@ impl DocumentEncoder {
         out.extend_from_slice(b",\"heading_deg\":");
         number(point.heading_deg, out);
         out.extend_from_slice(b",\"flags\":[");
-        let mut first = true;
-        for (bit, name) in FLAG_NAMES.iter().enumerate() {
-            if point.flags & (1 << bit) != 0 {
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                out.push(b'"');
-                out.extend_from_slice(name.as_bytes());
-                out.push(b'"');
+        // The set bits only, lowest first (most points have none).
+        let mut bits = point.flags;
+        while bits != 0 {
+            if bits != point.flags {
+                out.push(b',');
             }
+            out.push(b'"');
+            out.extend_from_slice(FLAG_NAMES[bits.trailing_zeros() as usize].as_bytes());
+            out.push(b'"');
+            bits &= bits - 1;
         }
         out.extend_from_slice(b"],\"point_id\":\"");
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let id = point_id(self.id_seeds[t], point.seq);
-        out.extend((0..16).map(|i| HEX[((id >> (60 - 4 * i)) & 0xf) as usize]));
+        let hex: [u8; 16] = std::array::from_fn(|i| HEX[((id >> (60 - 4 * i)) & 0xf) as usize]);
+        out.extend_from_slice(&hex);
         out.extend_from_slice(b"\"}");
     }
 }
