@@ -27,7 +27,7 @@ mod zones;
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use waystream_guest::{Batch, NO_ZONES, Output, Records, Transform, flags, state};
+use waystream_guest::{Batch, NO_ZONES, Output, PointColumns, Records, Transform, flags, state};
 
 pub use zones::{SetId, ZoneIndex, ZoneSet};
 
@@ -80,30 +80,10 @@ impl Transform for Geofence {
             .iter()
             .map(|t| self.last.remove(&(t.user.clone(), t.id.clone())))
             .collect();
-        if !points.is_rectangular() {
-            return Err("the batch's point columns differ in length".into());
-        }
-        // Straight on the columns this transform reads and writes (a row view would copy
-        // all eleven fields in and out per point).
-        let n = points.len();
-        let (trajectory, lon, lat) = (&points.trajectory[..n], &points.lon[..n], &points.lat[..n]);
-        let (zones, point_flags) = (&mut points.zones[..n], &mut points.flags[..n]);
-        for i in 0..n {
-            let Some(state) = states.get_mut(trajectory[i] as usize) else {
-                return Err(format!(
-                    "point refers to trajectory {} not in the batch",
-                    trajectory[i]
-                ));
-            };
-            let set = self
-                .index
-                .set_at(lon[i], lat[i], state.unwrap_or(SetId::EMPTY));
-            point_flags[i] = (point_flags[i] & !(flags::ZONE_ENTER | flags::ZONE_EXIT))
-                | self.index.transition_flags(set, *state);
-            zones[i] = self.table.entry(set).unwrap_or(NO_ZONES);
-            *state = Some(set);
-        }
-
+        let fenced = self.fence(&mut points, &mut states);
+        // The table is emptied for the next batch even when this one failed.
+        let zone_sets = self.table.finish(&self.index);
+        fenced?;
         for (t, state) in batch.trajectories.into_iter().zip(states) {
             if let Some(state) = state {
                 self.last.insert((t.user, t.id), state);
@@ -111,7 +91,7 @@ impl Transform for Geofence {
         }
         Ok(Output {
             points,
-            zone_sets: Some(self.table.finish(&self.index)),
+            zone_sets: Some(zone_sets),
             rejected: Vec::new(),
         })
     }
@@ -138,6 +118,42 @@ impl Transform for Geofence {
 }
 
 waystream_guest::export_transform!(Geofence);
+
+impl Geofence {
+    /// Sets the zones and the enter/exit flags of every point, with `states` (per entry of
+    /// the batch's trajectory table) as the previous point's zones, and fills the batch's
+    /// zone-set table.
+    fn fence(
+        &mut self,
+        points: &mut PointColumns,
+        states: &mut [Option<SetId>],
+    ) -> Result<(), String> {
+        if !points.is_rectangular() {
+            return Err("the batch's point columns differ in length".into());
+        }
+        // Straight on the columns this transform reads and writes (a row view would copy
+        // all eleven fields in and out per point).
+        let n = points.len();
+        let (trajectory, lon, lat) = (&points.trajectory[..n], &points.lon[..n], &points.lat[..n]);
+        let (zones, point_flags) = (&mut points.zones[..n], &mut points.flags[..n]);
+        for i in 0..n {
+            let Some(state) = states.get_mut(trajectory[i] as usize) else {
+                return Err(format!(
+                    "point refers to trajectory {} not in the batch",
+                    trajectory[i]
+                ));
+            };
+            let set = self
+                .index
+                .set_at(lon[i], lat[i], state.unwrap_or(SetId::EMPTY));
+            point_flags[i] = (point_flags[i] & !(flags::ZONE_ENTER | flags::ZONE_EXIT))
+                | self.index.transition_flags(set, *state);
+            zones[i] = self.table.entry(set).unwrap_or(NO_ZONES);
+            *state = Some(set);
+        }
+        Ok(())
+    }
+}
 
 /// The batch's zone-set table under construction: each set its points are in, once, in
 /// the order they first appear.
