@@ -60,6 +60,28 @@ pub struct Point {
     pub flags: u32,
 }
 
+impl PointColumns {
+    /// Checks what code indexing the columns point by point relies on: every column is as
+    /// long as `seq`, and every point's `trajectory` is an entry of a table of
+    /// `trajectories` entries (the batch's). A stateful transform checks first, so that a
+    /// batch it refuses leaves its state as the batch found it.
+    pub fn check(&self, trajectories: usize) -> Result<(), String> {
+        if !self.is_rectangular() {
+            return Err("the batch's point columns differ in length".into());
+        }
+        match self
+            .trajectory
+            .iter()
+            .find(|&&t| t as usize >= trajectories)
+        {
+            Some(t) => Err(format!(
+                "point refers to trajectory {t}, not in the batch's table of {trajectories}"
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A float column's value as an option: `NaN` is absent.
 #[doc(hidden)]
 #[inline]
@@ -88,6 +110,9 @@ mod tests {
         assert_eq!(columns.zones, vec![0, NO_ZONES]);
         assert_eq!(columns.iter().collect::<Vec<_>>(), [full, empty]);
         assert_eq!(columns.get(2), None);
+        assert_eq!(columns.check(2), Ok(()));
+        let err = columns.check(1).unwrap_err();
+        assert!(err.contains("trajectory 1,"), "{err}");
     }
 
     #[test]
@@ -118,5 +143,7 @@ mod tests {
         assert_eq!(result, Err("seq 1".to_string()));
         assert_eq!(columns.speed_mps[0], 9.0);
         assert!(columns.speed_mps[1].is_nan() && columns.speed_mps[2].is_nan());
+        columns.flags.pop();
+        assert!(columns.check(1).unwrap_err().contains("differ in length"));
     }
 }

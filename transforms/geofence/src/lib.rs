@@ -74,16 +74,17 @@ impl Transform for Geofence {
         let Records::Points(mut points) = batch.records else {
             return Err("geofence needs points; put a parser such as parse-plt before it".into());
         };
+        // Checked before any state is taken out, so a refused batch leaves the state (and
+        // the batch zone table) as it was.
+        points.check(batch.trajectories.len())?;
         // Resolve each trajectory's state once per batch, not once per point.
         let mut states: Vec<Option<SetId>> = batch
             .trajectories
             .iter()
             .map(|t| self.last.remove(&(t.user.clone(), t.id.clone())))
             .collect();
-        let fenced = self.fence(&mut points, &mut states);
-        // The table is emptied for the next batch even when this one failed.
+        self.fence(&mut points, &mut states);
         let zone_sets = self.table.finish(&self.index);
-        fenced?;
         for (t, state) in batch.trajectories.into_iter().zip(states) {
             if let Some(state) = state {
                 self.last.insert((t.user, t.id), state);
@@ -122,27 +123,15 @@ waystream_guest::export_transform!(Geofence);
 impl Geofence {
     /// Sets the zones and the enter/exit flags of every point, with `states` (per entry of
     /// the batch's trajectory table) as the previous point's zones, and fills the batch's
-    /// zone-set table.
-    fn fence(
-        &mut self,
-        points: &mut PointColumns,
-        states: &mut [Option<SetId>],
-    ) -> Result<(), String> {
-        if !points.is_rectangular() {
-            return Err("the batch's point columns differ in length".into());
-        }
+    /// zone-set table. The points have passed [`PointColumns::check`] against `states`.
+    fn fence(&mut self, points: &mut PointColumns, states: &mut [Option<SetId>]) {
         // Straight on the columns this transform reads and writes (a row view would copy
         // all eleven fields in and out per point).
         let n = points.len();
         let (trajectory, lon, lat) = (&points.trajectory[..n], &points.lon[..n], &points.lat[..n]);
         let (zones, point_flags) = (&mut points.zones[..n], &mut points.flags[..n]);
         for i in 0..n {
-            let Some(state) = states.get_mut(trajectory[i] as usize) else {
-                return Err(format!(
-                    "point refers to trajectory {} not in the batch",
-                    trajectory[i]
-                ));
-            };
+            let state = &mut states[trajectory[i] as usize];
             let set = self
                 .index
                 .set_at(lon[i], lat[i], state.unwrap_or(SetId::EMPTY));
@@ -151,7 +140,6 @@ impl Geofence {
             zones[i] = self.table.entry(set).unwrap_or(NO_ZONES);
             *state = Some(set);
         }
-        Ok(())
     }
 }
 

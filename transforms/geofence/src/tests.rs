@@ -307,18 +307,24 @@ fn the_grid_agrees_with_testing_every_zone_on_random_shapes_and_points() {
 }
 
 #[test]
-fn a_batch_that_fails_leaves_the_next_batch_its_own_zone_table() {
+fn a_refused_batch_leaves_the_state_and_the_zone_table_as_they_were() {
     let mut g = geofence(zones());
-    // Two points in zones, then one pointing past the trajectory table: the batch fails
-    // after the first two have entered the batch's zone table.
-    let mut bad = vec![at(0, 1., 1.), at(1, 30.5, 30.5), at(2, 5., 5.)];
+    let out = g.process(points_batch(vec![at(0, 30.5, 30.5)])).unwrap();
+    assert_eq!(out.points.flags[0] & flags::ZONE_ENTER, flags::ZONE_ENTER);
+    // The trajectory moves on, then a point refers past the trajectory table: refused.
+    let mut bad = vec![at(1, 1., 1.), at(2, 20.5, 20.5), at(3, 5., 5.)];
     bad[2].trajectory = 7;
     let mut batch = points_batch(bad);
     batch.trajectories.truncate(1);
     let err = g.process(batch).unwrap_err();
     assert!(err.contains("trajectory 7"), "{err}");
-    // The next batch's table holds its own sets only, from entry 0.
-    let out = g.process(points_batch(vec![at(3, 30.5, 30.5)])).unwrap();
+    // The next point continues from the last accepted one (still in "islands": no enter
+    // flag), and the batch's table holds its own sets only, from entry 0.
+    let out = g.process(points_batch(vec![at(4, 30.5, 30.5)])).unwrap();
+    assert_eq!(
+        out.points.flags[0] & (flags::ZONE_ENTER | flags::ZONE_EXIT),
+        0
+    );
     assert_eq!(out.points.zones, [0]);
     assert_eq!(names(&out), [vec!["islands".to_string()]]);
 }

@@ -83,14 +83,13 @@ impl Transform for Speed {
         let Records::Points(mut points) = batch.records else {
             return Err("speed needs points; put a parser such as parse-plt before it".into());
         };
+        // Checked before any state is taken out, so a refused batch leaves the state as it was.
+        points.check(batch.trajectories.len())?;
         let mut states: Vec<Option<LastPoint>> = batch
             .trajectories
             .iter()
             .map(|t| self.last.remove(&(t.user.clone(), t.id.clone())))
             .collect();
-        if !points.is_rectangular() {
-            return Err("the batch's point columns differ in length".into());
-        }
         // Straight on the columns this transform reads and writes (a row view would copy
         // all eleven fields in and out per point).
         let n = points.len();
@@ -103,12 +102,7 @@ impl Transform for Speed {
         let (dist_m, speed_mps) = (&mut points.dist_m[..n], &mut points.speed_mps[..n]);
         let (heading_deg, point_flags) = (&mut points.heading_deg[..n], &mut points.flags[..n]);
         for i in 0..n {
-            let Some(state) = states.get_mut(trajectory[i] as usize) else {
-                return Err(format!(
-                    "point refers to trajectory {} not in the batch",
-                    trajectory[i]
-                ));
-            };
+            let state = &mut states[trajectory[i] as usize];
             point_flags[i] &= !flags::IMPLAUSIBLE_SPEED;
             (dist_m[i], speed_mps[i], heading_deg[i]) = (f64::NAN, f64::NAN, f64::NAN);
             let here = LastPoint {

@@ -160,3 +160,24 @@ fn config_threshold_and_validation() {
     assert!(Speed::init(r#"{"max_speed_mps": -1}"#).is_err());
     assert!(Speed::init(r#"{"max_sped": 1}"#).is_err());
 }
+
+#[test]
+fn a_refused_batch_leaves_the_state_as_it_was() {
+    let mut s = speed();
+    s.process(points_batch(vec![at(0, 0, 0.0, 0.0)])).unwrap();
+    let mut bad = points_batch(vec![at(1, 10, 0.0, 0.001), at(2, 11, 0.0, 0.5)]);
+    if let Records::Points(p) = &mut bad.records {
+        p.trajectory[1] = 3;
+    }
+    let err = s.process(bad).unwrap_err();
+    assert!(err.contains("trajectory 3"), "{err}");
+    // Measured from the last point of the last accepted batch: 0.002° of longitude.
+    let out = s
+        .process(points_batch(vec![at(3, 20, 0.0, 0.002)]))
+        .unwrap();
+    let dist = out.points.dist_m[0];
+    assert!(
+        (dist - EARTH_RADIUS_M * 0.002f64.to_radians()).abs() < 1e-6,
+        "{dist}"
+    );
+}
