@@ -248,43 +248,47 @@ fn number(value: Option<f64>, out: &mut Vec<u8>) {
 /// Writes `ts_ms` as ISO-8601 UTC into `buf`, returning the length.
 pub fn format_iso8601(ts_ms: i64, buf: &mut [u8; 32]) -> usize {
     let secs = ts_ms.div_euclid(1000);
-    let millis = ts_ms.rem_euclid(1000);
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let millis = ts_ms.rem_euclid(1000) as u32;
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
     let (year, month, day) = civil_from_days(days);
-    if !(0..=9999).contains(&year) {
+    let Ok(year @ 0..=9999) = u32::try_from(year) else {
         return format_iso8601_slow(year, month, day, sod, millis, buf);
-    }
-    // Runs once per output document: plain digit writes, no formatting machinery.
-    let mut len = 0;
-    let mut put = |value: i64, digits: u32, after: u8| {
-        for i in (0..digits).rev() {
-            buf[len] = b'0' + (value / 10_i64.pow(i) % 10) as u8;
-            len += 1;
-        }
-        buf[len] = after;
-        len += 1;
     };
-    put(year, 4, b'-');
-    put(month, 2, b'-');
-    put(day, 2, b'T');
-    put(sod / 3600, 2, b':');
-    put(sod / 60 % 60, 2, b':');
+    // Runs once per output document: two digits per table lookup, one 20-byte store.
+    let [y0, y1] = two_digits(year / 100);
+    let [y2, y3] = two_digits(year % 100);
+    let [mo0, mo1] = two_digits(month);
+    let [d0, d1] = two_digits(day);
+    let [h0, h1] = two_digits(sod / 3600);
+    let [mi0, mi1] = two_digits(sod / 60 % 60);
+    let [s0, s1] = two_digits(sod % 60);
+    buf[..20].copy_from_slice(&[
+        y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0, s1,
+        b'Z',
+    ]);
     if millis == 0 {
-        put(sod % 60, 2, b'Z');
-    } else {
-        put(sod % 60, 2, b'.');
-        put(millis, 3, b'Z');
+        return 20;
     }
-    len
+    let [ms0, ms1] = two_digits(millis / 10);
+    buf[19..24].copy_from_slice(&[b'.', ms0, ms1, b'0' + (millis % 10) as u8, b'Z']);
+    24
+}
+
+/// The two ASCII digits of `value` (< 100).
+#[inline]
+fn two_digits(value: u32) -> [u8; 2] {
+    const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+    let i = (value % 100) as usize * 2;
+    [PAIRS[i], PAIRS[i + 1]]
 }
 
 /// [`format_iso8601`] for years outside 0..=9999, which no GPS point has.
 fn format_iso8601_slow(
     year: i64,
-    month: i64,
-    day: i64,
-    sod: i64,
-    millis: i64,
+    month: u32,
+    day: u32,
+    sod: u32,
+    millis: u32,
     buf: &mut [u8; 32],
 ) -> usize {
     use std::io::Write;
@@ -304,16 +308,17 @@ fn format_iso8601_slow(
 }
 
 /// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (Hinnant).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
+    // The day of the 400-year era, 0..146_097: the rest fits unsigned 32-bit arithmetic.
+    let doe = (z - era * 146_097) as u32;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let year = i64::from(yoe) + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
 
