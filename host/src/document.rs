@@ -274,11 +274,11 @@ pub fn format_iso8601(ts_ms: i64, buf: &mut [u8; 32]) -> usize {
     24
 }
 
-/// The two ASCII digits of `value` (< 100).
+/// The two ASCII digits of `value`, which every caller keeps below 100.
 #[inline]
 fn two_digits(value: u32) -> [u8; 2] {
     const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
-    let i = (value % 100) as usize * 2;
+    let i = value as usize * 2;
     [PAIRS[i], PAIRS[i + 1]]
 }
 
