@@ -19,6 +19,7 @@
 //! * [`testing`]: built modules under test (`waystream test` and a `cargo test` harness).
 //! * [`synth`]: the synthetic Geolife-format generator used by the demo and the tests.
 
+pub mod cause;
 pub mod chain;
 pub mod config;
 pub mod dead_letter;

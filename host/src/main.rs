@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use waystream::testing::cases::{self, CaseOutcome};
 use waystream::{Pipeline, PipelineConfig, synth};
@@ -32,6 +32,9 @@ enum Command {
         /// Do not watch the modules and the config for changes (hot reload is on by default).
         #[arg(long)]
         no_reload: bool,
+        /// Also write the closing summary as JSON to this file.
+        #[arg(long)]
+        summary_json: Option<PathBuf>,
     },
     /// Put PLT trajectories into a Kinesis stream, as the ingest Lambda does: from a
     /// folder or s3://bucket/prefix, as fast as possible or at N × real time.
@@ -68,13 +71,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    match run(Cli::parse(), started) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -83,7 +87,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(cli: Cli, started: std::time::Instant) -> Result<ExitCode> {
     match cli.command {
         Command::Run {
             print_default_config: true,
@@ -96,6 +100,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             config: path,
             quiet,
             no_reload,
+            summary_json,
             ..
         } => {
             let config = match &path {
@@ -111,8 +116,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
                 signal_hook::flag::register(signal, pipeline.stop_flag())?;
             }
-            let summary = pipeline.run()?;
+            let mut summary = pipeline.run()?;
+            summary.process_wall = Some(started.elapsed());
             println!("{summary}");
+            if let Some(path) = summary_json {
+                let json = serde_json::to_string_pretty(&summary.to_json())?;
+                std::fs::write(&path, json + "\n")
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             Ok(if summary.balanced() {
                 ExitCode::SUCCESS
             } else {

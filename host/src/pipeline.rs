@@ -33,11 +33,14 @@ pub struct Pipeline {
     dead_letter: Box<dyn DeadLetterSink>,
     show_progress: bool,
     stop: Arc<AtomicBool>,
+    /// How long loading the modules took.
+    load: Duration,
 }
 
 impl Pipeline {
     /// Loads every module (compiling and validating it), opens the source and the sinks.
     pub fn build(config: &PipelineConfig) -> Result<Self> {
+        let started = Instant::now();
         let engine = Engine::new(config.limits.clone())?;
         let modules = load_modules(
             &engine,
@@ -55,6 +58,7 @@ impl Pipeline {
             dead_letter: config.dead_letter.open(&config.base)?,
             show_progress: true,
             stop: Arc::default(),
+            load: started.elapsed(),
         })
     }
 
@@ -120,51 +124,53 @@ impl Pipeline {
             stop,
             ..
         } = &mut self;
-        let (records_in, (documents_out, dead_letters)) =
-            std::thread::scope(|scope| -> Result<_> {
-                let writer = std::thread::Builder::new()
-                    .name("waystream-output".into())
-                    .spawn_scoped(scope, move || {
-                        write_outputs(queue, sink.as_mut(), dead_letter.as_mut())
-                    })?;
-                let mut records_in = 0u64;
-                let read = (|| -> Result<()> {
-                    while !stop.load(Ordering::Relaxed) {
-                        let Some(next) = source.next_batch()? else {
-                            break;
-                        };
-                        if let Some(reloader) = reloader {
-                            apply_reloads(reloader, chain);
-                        }
-                        records_in += (next.batch.len() + next.rejected.len()) as u64;
-                        let mut dead = next.rejected;
-                        let chain_output =
-                            (!next.batch.is_empty()).then(|| chain.run(next.batch, &mut dead));
-                        let output = Output {
-                            chain: chain_output,
-                            dead,
-                            ack: next.ack,
-                        };
-                        if outputs.send(output).is_err() {
-                            break; // the writer failed; its error is reported below
-                        }
-                        progress.set_position(source.bytes_read());
+        let (records_in, written) = std::thread::scope(|scope| -> Result<_> {
+            let writer = std::thread::Builder::new()
+                .name("waystream-output".into())
+                .spawn_scoped(scope, move || {
+                    write_outputs(queue, sink.as_mut(), dead_letter.as_mut())
+                })?;
+            let mut records_in = 0u64;
+            let read = (|| -> Result<()> {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some(next) = source.next_batch()? else {
+                        break;
+                    };
+                    if let Some(reloader) = reloader {
+                        apply_reloads(reloader, chain);
                     }
-                    Ok(())
-                })();
-                drop(outputs);
-                let written = writer
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("the output thread panicked"))??;
-                read?;
-                Ok((records_in, written))
-            })?;
+                    records_in += (next.batch.len() + next.rejected.len()) as u64;
+                    let mut dead = next.rejected;
+                    let chain_output =
+                        (!next.batch.is_empty()).then(|| chain.run(next.batch, &mut dead));
+                    let output = Output {
+                        chain: chain_output,
+                        dead,
+                        ack: next.ack,
+                    };
+                    if outputs.send(output).is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                    progress.set_position(source.bytes_read());
+                }
+                Ok(())
+            })();
+            drop(outputs);
+            let written = writer
+                .join()
+                .map_err(|_| anyhow::anyhow!("the output thread panicked"))??;
+            read?;
+            Ok((records_in, written))
+        })?;
         self.source.finish().context("source")?;
         progress.finish_and_clear();
         summary.records_in = records_in;
-        summary.documents_out = documents_out;
-        summary.dead_letters = dead_letters;
+        summary.documents_out = written.documents;
+        summary.dead_letters = written.letters;
+        summary.first_point = written.first_document.map(|t| t.duration_since(started));
         summary.wall = started.elapsed();
+        summary.load = self.load;
+        summary.source = self.source.counters();
         summary.modules = self
             .chain
             .stats()
@@ -173,6 +179,7 @@ impl Pipeline {
         let status = self.chain.reload_status();
         summary.swaps = status.swaps();
         summary.reload_failures = status.failures();
+        summary.snapshot_failures = status.snapshot_failures();
         summary.peak_rss_bytes = crate::summary::peak_rss_bytes();
         summary.cpu = crate::summary::CpuTime::now()
             .zip(cpu_before)
@@ -218,18 +225,27 @@ struct Output {
 /// checkpoint lags behind what was written (and so the duplicates after a crash).
 const ACK_INTERVAL: Duration = Duration::from_millis(500);
 
+/// What the output thread wrote.
+#[derive(Default)]
+struct Written {
+    documents: u64,
+    letters: u64,
+    /// When the first document went to the sink.
+    first_document: Option<Instant>,
+}
+
 /// The output thread: encodes each batch's points, writes documents and dead letters in
 /// batch order, and flushes at the end. Batches that carry an acknowledgement are
 /// acknowledged, in order, after a flush that makes them durable: at most
-/// [`ACK_INTERVAL`] after they were written. Returns (documents, dead letters) written.
+/// [`ACK_INTERVAL`] after they were written.
 fn write_outputs(
     queue: mpsc::Receiver<Output>,
     sink: &mut dyn Sink,
     dead_letter: &mut dyn DeadLetterSink,
-) -> Result<(u64, u64)> {
+) -> Result<Written> {
     let mut encoder = DocumentEncoder::default();
     let mut encoded = Encoded::default();
-    let (mut documents, mut letters) = (0, 0);
+    let mut written = Written::default();
     let mut unacknowledged: Vec<Acknowledgement> = Vec::new();
     // When the oldest unacknowledged batch must be flushed; none while nothing waits.
     let mut flush_by: Option<Instant> = None;
@@ -264,10 +280,13 @@ fn write_outputs(
                     dead.extend(oversize);
                 }
                 sink.write(&encoded).context("sink")?;
-                documents += encoded.len() as u64;
+                if !encoded.is_empty() {
+                    written.first_document.get_or_insert_with(Instant::now);
+                }
+                written.documents += encoded.len() as u64;
             }
             dead_letter.write(&dead).context("dead-letter sink")?;
-            letters += dead.len() as u64;
+            written.letters += dead.len() as u64;
             if let Some(ack) = ack {
                 flush_by.get_or_insert_with(|| Instant::now() + ACK_INTERVAL);
                 unacknowledged.push(ack);
@@ -279,7 +298,7 @@ fn write_outputs(
         }
     }
     flush_and_acknowledge(&mut unacknowledged, sink, dead_letter)?;
-    Ok((documents, letters))
+    Ok(written)
 }
 
 /// Flushes both sinks, then calls the acknowledgements of what they now hold, in order.

@@ -17,8 +17,17 @@ pub struct Summary {
     pub documents_out: u64,
     /// Records written to the dead-letter sink.
     pub dead_letters: u64,
-    /// Wall time of the run, module loading excluded.
+    /// Wall time of the run (source, chain and sinks), module loading excluded.
     pub wall: Duration,
+    /// Time spent loading (compiling, validating, initialising) the modules before the run.
+    pub load: Duration,
+    /// From the start of the run to the first document written to the sink, if any was.
+    pub first_point: Option<Duration>,
+    /// The whole process's wall time, when the caller knows it (the `waystream` command
+    /// does): start-up, loading and the run.
+    pub process_wall: Option<Duration>,
+    /// The source's own counts (files read, say), in display order.
+    pub source: Vec<(&'static str, u64)>,
     /// Per module of the chain at the end of the run: the version running and its stage's
     /// counters (over every version the stage ran).
     pub modules: Vec<(Arc<Module>, StageStats)>,
@@ -26,6 +35,8 @@ pub struct Summary {
     pub swaps: u64,
     /// Reloads refused or rolled back (the old version kept running).
     pub reload_failures: u64,
+    /// Replaced versions whose `snapshot` failed (their successors started fresh).
+    pub snapshot_failures: u64,
     /// The process's peak resident set size, where the OS tells (Linux).
     pub peak_rss_bytes: Option<u64>,
     /// CPU time the process spent during the run (all threads), where the OS tells
@@ -91,7 +102,25 @@ impl fmt::Display for Summary {
             "MISMATCH"
         };
         writeln!(f, "  accounting     {balance}")?;
-        writeln!(f, "  wall time      {:>12.3} s", self.wall.as_secs_f64())?;
+        for (name, count) in &self.source {
+            writeln!(f, "  {name:<40} {count:>12}")?;
+        }
+        writeln!(f, "  load modules   {:>12.3} s", self.load.as_secs_f64())?;
+        if let Some(first) = self.first_point {
+            writeln!(f, "  first point    {:>12.3} s", first.as_secs_f64())?;
+        }
+        writeln!(
+            f,
+            "  wall time      {:>12.3} s (the run)",
+            self.wall.as_secs_f64()
+        )?;
+        if let Some(process) = self.process_wall {
+            writeln!(
+                f,
+                "  process        {:>12.3} s (start to end)",
+                process.as_secs_f64()
+            )?;
+        }
         writeln!(
             f,
             "  throughput     {:>12.0} points/s",
@@ -111,8 +140,17 @@ impl fmt::Display for Summary {
         if self.swaps + self.reload_failures > 0 {
             writeln!(
                 f,
-                "  hot reload     {} swapped in, {} refused or rolled back",
-                self.swaps, self.reload_failures
+                "  hot reload     {} swapped in, {} refused or rolled back, {} snapshots failed",
+                self.swaps, self.reload_failures, self.snapshot_failures
+            )?;
+        }
+        let (invalid, cut) = self.modules.iter().fold((0, 0), |(i, c), (_, s)| {
+            (i + s.invalid_points, c + s.texts_cut)
+        });
+        if invalid + cut > 0 {
+            writeln!(
+                f,
+                "  output checks  {invalid} invalid points refused, {cut} guest texts cut"
             )?;
         }
         writeln!(
@@ -138,6 +176,56 @@ impl fmt::Display for Summary {
             )?;
         }
         Ok(())
+    }
+}
+
+impl Summary {
+    /// The summary as JSON, for scripts and tests (`waystream run --summary-json FILE`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let seconds = |d: Duration| d.as_secs_f64();
+        let modules: Vec<serde_json::Value> = self
+            .modules
+            .iter()
+            .map(|(module, s)| {
+                serde_json::json!({
+                    "name": module.name,
+                    "digest": module.digest,
+                    "generation": module.generation,
+                    "records_in": s.records_in,
+                    "points_out": s.points_out,
+                    "rejected": s.rejected,
+                    "failed_batches": s.failed_batches,
+                    "failed_records": s.failed_records,
+                    "traps": s.traps,
+                    "invalid_points": s.invalid_points,
+                    "texts_cut": s.texts_cut,
+                    "busy_s": seconds(s.busy),
+                })
+            })
+            .collect();
+        let source: serde_json::Map<String, serde_json::Value> = self
+            .source
+            .iter()
+            .map(|(name, count)| (name.to_string(), (*count).into()))
+            .collect();
+        serde_json::json!({
+            "records_in": self.records_in,
+            "documents_out": self.documents_out,
+            "dead_letters": self.dead_letters,
+            "balanced": self.balanced(),
+            "source": source,
+            "load_s": seconds(self.load),
+            "first_point_s": self.first_point.map(seconds),
+            "wall_s": seconds(self.wall),
+            "process_wall_s": self.process_wall.map(seconds),
+            "swaps": self.swaps,
+            "reload_failures": self.reload_failures,
+            "snapshot_failures": self.snapshot_failures,
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "cpu_user_s": self.cpu.map(|c| seconds(c.user)),
+            "cpu_system_s": self.cpu.map(|c| seconds(c.system)),
+            "modules": modules,
+        })
     }
 }
 

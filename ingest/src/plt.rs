@@ -3,9 +3,7 @@
 use std::io::Read;
 
 use anyhow::{Context, Result, bail};
-
-/// Geolife files start with six header lines before the points.
-pub const HEADER_LINES: usize = 6;
+use waystream_contract::plt::{self, LineSplitter};
 
 /// One trajectory's point lines (without terminators), `seq` = index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,25 +16,12 @@ pub struct Trajectory {
 /// User and trajectory from an S3 key in the Geolife layout
 /// `.../<user>/Trajectory/<name>.plt` (or `.plt.gz`).
 pub fn trajectory_of_key(key: &str) -> Result<(String, String)> {
-    let parts: Vec<&str> = key.split('/').collect();
-    let n = parts.len();
-    let name = parts[n - 1];
-    let stem = name
-        .strip_suffix(".plt.gz")
-        .or_else(|| name.strip_suffix(".plt"))
-        .filter(|stem| !stem.is_empty());
-    match stem {
-        Some(stem) if n >= 3 && parts[n - 2] == "Trajectory" && !parts[n - 3].is_empty() => {
-            Ok((parts[n - 3].to_string(), stem.to_string()))
-        }
-        _ => bail!(
-            "key {key:?} is not in the Geolife layout .../<user>/Trajectory/<name>.plt (or .plt.gz)"
-        ),
-    }
+    plt::trajectory_of_key(key).map_err(anyhow::Error::msg)
 }
 
 /// The point lines of a PLT file's bytes: gunzipped if they are gzip, the header
-/// skipped, line ends (LF or CRLF) removed.
+/// skipped, line ends (any of LF, CRLF, CR) removed. A file that ends inside its header
+/// is an error; one with a header and no points has no lines.
 pub fn point_lines(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     let plain;
     let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
@@ -49,43 +34,22 @@ pub fn point_lines(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     } else {
         bytes
     };
-    let mut lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
-    // A final line end leaves an empty piece; an empty line in the middle is kept (it
-    // is a record, and the parser will say what is wrong with it).
-    if lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
+    let mut lines = LineSplitter::new(text);
+    let header = lines.skip_lines(plt::HEADER_LINES);
+    if header < plt::HEADER_LINES {
+        bail!(
+            "the file ends inside its header ({header} of {} lines): it holds no point",
+            plt::HEADER_LINES
+        );
     }
-    Ok(lines
-        .into_iter()
-        .skip(HEADER_LINES)
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line).to_vec())
-        .collect())
+    let splitter = lines.clone();
+    Ok(lines.map(|line| splitter.text(line).to_vec()).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
-
-    #[test]
-    fn geolife_keys_and_clear_errors_for_others() {
-        let key = "raw/Data/021/Trajectory/20081023025304.plt";
-        assert_eq!(
-            trajectory_of_key(key).unwrap(),
-            ("021".into(), "20081023025304".into())
-        );
-        assert_eq!(trajectory_of_key("021/Trajectory/x.plt.gz").unwrap().1, "x");
-        for bad in [
-            "x.plt",
-            "021/x.plt",
-            "021/Trajectory/.plt",
-            "021/Trajectory/x.csv",
-            "/Trajectory/x.plt",
-        ] {
-            let err = trajectory_of_key(bad).unwrap_err().to_string();
-            assert!(err.contains("Geolife layout"), "{bad}: {err}");
-        }
-    }
 
     #[test]
     fn lines_of_plain_and_gzip_files() {
@@ -100,5 +64,15 @@ mod tests {
             vec![b"last".to_vec()]
         );
         assert!(point_lines(&[0x1f, 0x8b, 0, 1]).is_err());
+        // Old Mac line ends split the same way.
+        assert_eq!(
+            point_lines(b"h1\rh2\rh3\rh4\rh5\rh6\ra\r\rc\r").unwrap(),
+            want
+        );
+        let short = point_lines(b"h1\nh2\n").unwrap_err().to_string();
+        assert!(
+            short.contains("ends inside its header (2 of 6 lines)"),
+            "{short}"
+        );
     }
 }

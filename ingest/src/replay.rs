@@ -184,8 +184,10 @@ fn read_folder(dir: &Path) -> Result<Vec<Trajectory>> {
             (folder.to_string_lossy().into_owned(), stem.to_string())
         });
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let lines = point_lines(&bytes).with_context(|| format!("reading {}", path.display()))?;
-        trajectories.push(Trajectory { user, id, lines });
+        match point_lines(&bytes) {
+            Ok(lines) => trajectories.push(Trajectory { user, id, lines }),
+            Err(e) => skipped(&path.display().to_string(), &e),
+        }
     }
     Ok(trajectories)
 }
@@ -219,12 +221,18 @@ async fn read_prefix(
                 .body
                 .collect()
                 .await?;
-            let lines = point_lines(&body.into_bytes())
-                .with_context(|| format!("reading s3://{bucket}/{key}"))?;
-            trajectories.push(Trajectory { user, id, lines });
+            match point_lines(&body.into_bytes()) {
+                Ok(lines) => trajectories.push(Trajectory { user, id, lines }),
+                Err(e) => skipped(&format!("s3://{bucket}/{key}"), &e),
+            }
         }
     }
     Ok(trajectories)
+}
+
+/// A file with no point lines to replay: said in the log, never silently.
+fn skipped(file: &str, why: &anyhow::Error) {
+    tracing::warn!(%file, "skipped: {why:#}");
 }
 
 #[cfg(test)]

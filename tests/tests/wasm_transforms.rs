@@ -190,7 +190,7 @@ fn the_harness_runs_a_built_module_from_cargo_test() {
     assert_eq!(doc["ts"], "2008-10-23T02:53:04Z");
     assert_eq!(out.rejected.len(), 1);
     assert_eq!(
-        (out.rejected[0].seq, out.rejected[0].line.as_str()),
+        (out.rejected[0].seq, out.rejected[0].line.text().unwrap()),
         (1, "not a point")
     );
     assert!(

@@ -1,25 +1,31 @@
 //! The chain: a batch through every module in order, with nothing lost on the way.
 //!
-//! For each module the chain checks the output's accounting before trusting it: every input
-//! record must come out as exactly one point (same trajectory and `seq`, in input order) or
-//! as one rejection with an in-range index. A module that breaks this, returns an error,
-//! traps, runs out of time or memory fails the whole batch: each of the batch's records
-//! goes to the dead-letter sink with the cause, and the next batch runs as usual. A trap
-//! also drops the instance; the next batch gets a fresh one.
+//! For each module the chain checks the output before trusting it (see [`checks`]): its
+//! accounting (every input record comes out as exactly one point, in order, or as one
+//! rejection), its zone table, and its values. A module that breaks the accounting,
+//! returns an error, traps, runs out of time or memory fails the whole batch: each of the
+//! batch's records goes to the dead-letter sink with the cause (one shared, capped text),
+//! and the next batch runs as usual. A trap also drops the instance; the next batch gets a
+//! fresh one. A point with a value no downstream accepts is rejected alone.
 //!
 //! Between batches the chain can take new module versions or a new module list (see
 //! [`swap`] and the [`crate::reload`] module): that is where hot reload lands.
 
+mod checks;
 mod swap;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::cause::Cause;
 use crate::dead_letter::DeadLetter;
-use crate::engine::bindings::{Batch, NO_ZONES, Output, PointColumns, Records};
-use crate::engine::{CallError, Engine, Instance, Module};
+use crate::engine::bindings::{Batch, Output, PointColumns, Records};
+use crate::engine::{Engine, GuestError, Instance, Module};
 use crate::reload::{ActiveVersion, ReloadStatus};
+
+pub use checks::RESERVED_FLAGS;
 
 /// Counters for one module of the chain.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -36,6 +42,10 @@ pub struct StageStats {
     pub failed_records: u64,
     /// Traps, including time and memory limits.
     pub traps: u64,
+    /// Points the host refused for a value no downstream accepts (counted in `rejected`).
+    pub invalid_points: u64,
+    /// Guest texts (causes, reasons, zone names) cut to their budget.
+    pub texts_cut: u64,
     /// Time spent in the module, boundary crossing included.
     pub busy: Duration,
 }
@@ -130,36 +140,27 @@ impl Chain {
                 break;
             }
             let outcome = self.run_stage(index, input);
-            let stage = &self.stages[index];
+            let module = &self.stages[index].module;
             match outcome {
-                Ok(output) => {
-                    if !output.rejected.is_empty() {
-                        let rejected = output
-                            .rejected
-                            .iter()
-                            .map(|r| (r.index as usize, r.reason.as_str()));
+                Ok(checked) => {
+                    if !checked.rejected.is_empty() {
                         dead.extend(DeadLetter::for_records(
-                            &stage.module,
+                            module,
                             &batch,
                             input,
                             false,
-                            rejected,
+                            checked.rejected.into_iter(),
                         ));
                     }
-                    if let Some(zone_sets) = output.zone_sets {
+                    if let Some(zone_sets) = checked.zone_sets {
                         work.zone_sets = zone_sets;
                     }
-                    points = output.points;
+                    points = checked.points;
                 }
-                Err(cause) => {
-                    let all = (0..input.len()).map(|i| (i, cause.as_str()));
-                    dead.extend(DeadLetter::for_records(
-                        &stage.module,
-                        &batch,
-                        input,
-                        true,
-                        all,
-                    ));
+                Err(error) => {
+                    let cause = error.cause();
+                    let all = (0..input.len()).map(|i| (i, cause.clone()));
+                    dead.extend(DeadLetter::for_records(module, &batch, input, true, all));
                     points = PointColumns::default();
                 }
             }
@@ -176,12 +177,12 @@ impl Chain {
     }
 
     /// One module on one batch: the checked output, or why the whole batch failed.
-    fn run_stage(&mut self, index: usize, input: &Batch) -> Result<Output, String> {
+    fn run_stage(&mut self, index: usize, input: &Batch) -> Result<Checked, StageError> {
         let records = input.len() as u64;
         let started = Instant::now();
         let mut checked = self.call_checked(index, input);
-        if let Err(cause) = &checked
-            && self.roll_back(index, cause)
+        if let Err(error) = &checked
+            && self.roll_back(index, &error.cause())
         {
             // The old version takes the batch its successor failed, as if no swap happened.
             checked = self.call_checked(index, input);
@@ -195,7 +196,7 @@ impl Chain {
                 stage.stats.points_out += output.points.len() as u64;
                 stage.stats.rejected += output.rejected.len() as u64;
             }
-            Err(cause) => {
+            Err(error) => {
                 stage.stats.failed_batches += 1;
                 stage.stats.failed_records += records;
                 tracing::warn!(
@@ -203,40 +204,106 @@ impl Chain {
                     digest = stage.module.short_digest(),
                     generation = stage.module.generation,
                     records,
-                    "batch failed: {cause}"
+                    "batch failed: {error}"
                 );
             }
         }
         checked
     }
 
-    /// Calls the stage's module and checks the output's accounting.
-    fn call_checked(&mut self, index: usize, input: &Batch) -> Result<Output, String> {
-        let output = Self::call(&self.engine, &mut self.stages[index], input)?;
-        check_accounting(input, &output, &mut self.rejected_mask)?;
-        Ok(output)
+    /// Calls the stage's module and checks its output (see [`checks`]).
+    fn call_checked(&mut self, index: usize, input: &Batch) -> Result<Checked, StageError> {
+        let limits = self.engine.limits();
+        let stage = &mut self.stages[index];
+        let mut output = Self::call(&self.engine, stage, input).map_err(StageError::Guest)?;
+        checks::check_accounting(input, &output, &mut self.rejected_mask)
+            .map_err(StageError::Output)?;
+        checks::check_zone_table(&mut output, limits, &mut stage.stats.texts_cut)
+            .map_err(StageError::Output)?;
+        let mut rejected: Vec<(usize, Cause)> = output
+            .rejected
+            .iter()
+            .map(|r| {
+                let cause = Cause::capped(&r.reason, limits.cause_bytes);
+                stage.stats.texts_cut += u64::from(cause.was_cut());
+                (r.index as usize, cause)
+            })
+            .collect();
+        let invalid = checks::take_invalid_points(&mut output.points, limits);
+        if !invalid.is_empty() {
+            stage.stats.invalid_points += invalid.len() as u64;
+            // Output point k is the k-th input record the module did not reject.
+            let kept: Vec<usize> = (0..input.len())
+                .filter(|&i| !self.rejected_mask[i])
+                .collect();
+            rejected.extend(invalid.into_iter().map(|(k, cause)| (kept[k], cause)));
+        }
+        Ok(Checked {
+            points: output.points,
+            zone_sets: output.zone_sets,
+            rejected,
+        })
     }
 
     /// Calls the stage's instance, re-creating it first if a trap dropped it.
-    fn call(engine: &Arc<Engine>, stage: &mut Stage, input: &Batch) -> Result<Output, String> {
+    fn call(engine: &Arc<Engine>, stage: &mut Stage, input: &Batch) -> Result<Output, GuestError> {
         let instance = match &mut stage.instance {
             Some(instance) => instance,
             None => {
-                let fresh = Instance::new(engine, stage.module.clone())
-                    .map_err(|e| format!("could not re-create the instance after a trap: {e:#}"))?;
+                let fresh = Instance::new(engine, stage.module.clone()).map_err(|e| {
+                    GuestError::Refused(Cause::host(format!(
+                        "could not re-create the instance after a trap: {e:#}"
+                    )))
+                })?;
                 tracing::info!(module = %stage.module.name, "instance re-created after a trap; its state starts fresh");
                 stage.instance.insert(fresh)
             }
         };
-        match instance.process(engine, input) {
-            Ok(output) => Ok(output),
-            Err(CallError::Refused(reason)) => Err(format!("module error: {reason}")),
-            Err(CallError::Trap(reason)) => {
-                stage.stats.traps += 1;
-                stage.instance = None;
-                Err(reason)
-            }
+        let result = instance.process(engine, input);
+        if let Err(GuestError::Trapped(..)) = &result {
+            stage.stats.traps += 1;
+            stage.instance = None;
         }
+        if let Err(error) = &result {
+            stage.stats.texts_cut += u64::from(error.cause().was_cut());
+        }
+        result
+    }
+}
+
+/// A module's output once checked: the points it kept, its zone table, and the input
+/// records it (or the host's check of its values) turned away, by input index, with why.
+struct Checked {
+    points: PointColumns,
+    zone_sets: Option<Vec<Vec<String>>>,
+    rejected: Vec<(usize, Cause)>,
+}
+
+/// Why a module's batch failed as a whole.
+#[derive(Debug, Clone)]
+pub enum StageError {
+    /// The call failed: the module refused the batch, or trapped.
+    Guest(GuestError),
+    /// The output breaks the accounting or a limit (see [`checks`]).
+    Output(String),
+}
+
+impl StageError {
+    /// The cause every record of the failed batch carries.
+    pub fn cause(&self) -> Cause {
+        match self {
+            StageError::Guest(GuestError::Refused(cause)) => {
+                Cause::host(format!("module error: {cause}"))
+            }
+            StageError::Guest(GuestError::Trapped(_, cause)) => cause.clone(),
+            StageError::Output(text) => Cause::host(text.as_str()),
+        }
+    }
+}
+
+impl fmt::Display for StageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.cause())
     }
 }
 
@@ -248,73 +315,6 @@ pub fn record_identity(batch: &Batch, index: usize) -> Option<(u32, u32)> {
     }
 }
 
-/// Checks that `output` accounts for every input record exactly once.
-fn check_accounting(input: &Batch, output: &Output, mask: &mut Vec<bool>) -> Result<(), String> {
-    let n = input.len();
-    if output.points.len() + output.rejected.len() != n {
-        return Err(format!(
-            "broken accounting: the module returned {} points and {} rejections for {n} records",
-            output.points.len(),
-            output.rejected.len()
-        ));
-    }
-    mask.clear();
-    mask.resize(n, false);
-    for r in &output.rejected {
-        match mask.get_mut(r.index as usize) {
-            None => {
-                return Err(format!(
-                    "broken accounting: rejection index {} is out of range (batch of {n})",
-                    r.index
-                ));
-            }
-            Some(true) => {
-                return Err(format!(
-                    "broken accounting: record {} rejected twice",
-                    r.index
-                ));
-            }
-            Some(seen) => *seen = true,
-        }
-    }
-    if !output.points.is_rectangular() {
-        return Err(format!(
-            "broken accounting: the module's point columns differ in length ({} points by `seq`)",
-            output.points.len()
-        ));
-    }
-    let zone_sets = output.zone_sets.as_ref().unwrap_or(&input.zone_sets).len();
-    let points = &output.points;
-    let (trajectories, seqs) = match &input.records {
-        Records::Lines(raw) => (&raw.trajectory, &raw.seq),
-        Records::Points(points) => (&points.trajectory, &points.seq),
-    };
-    // Nothing rejected (nearly every batch): the identities must be the input's, which
-    // two slice comparisons check; otherwise point by point, to say where they differ.
-    let same =
-        output.rejected.is_empty() && points.trajectory == *trajectories && points.seq == *seqs;
-    if !same {
-        let kept = (0..n).filter(|&i| !mask[i]);
-        let identities = points.trajectory.iter().zip(&points.seq);
-        for ((&trajectory, &seq), index) in identities.zip(kept) {
-            let expected = record_identity(input, index);
-            if expected != Some((trajectory, seq)) {
-                return Err(format!(
-                    "broken accounting: output point (trajectory {trajectory}, seq {seq}) does not match input record {index}"
-                ));
-            }
-        }
-    }
-    if let Some(zones) = points
-        .zones
-        .iter()
-        .find(|&&z| z != NO_ZONES && z as usize >= zone_sets)
-    {
-        return Err(format!("point refers to zone set {zones} of {zone_sets}"));
-    }
-    Ok(())
-}
-
 /// Looks up the original raw line of a (trajectory, seq) in the source batch. Used on the
 /// error path only.
 pub fn original_lines(batch: &Batch) -> HashMap<(u32, u32), &[u8]> {
@@ -324,61 +324,5 @@ pub fn original_lines(batch: &Batch) -> HashMap<(u32, u32), &[u8]> {
             .map(|(bytes, trajectory, seq)| ((trajectory, seq), bytes))
             .collect(),
         Records::Points(_) => HashMap::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::bindings::{Point, Trajectory};
-
-    fn points_batch(points: PointColumns) -> Batch {
-        Batch {
-            trajectories: vec![Trajectory {
-                user: "u".into(),
-                id: "t".into(),
-            }],
-            zone_sets: Vec::new(),
-            records: Records::Points(points),
-        }
-    }
-
-    fn point(seq: u32) -> Point {
-        waystream_guest::testing::point(0, seq, 0, 39.9, 116.4)
-    }
-
-    fn output(points: PointColumns) -> Output {
-        Output {
-            points,
-            zone_sets: None,
-            rejected: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn columns_of_different_lengths_fail_the_batch() {
-        let input = points_batch((0..3).map(point).collect());
-        let mut ragged: PointColumns = (0..3).map(point).collect();
-        assert_eq!(
-            check_accounting(&input, &output(ragged.clone()), &mut Vec::new()),
-            Ok(())
-        );
-        ragged.lat.pop();
-        let error = check_accounting(&input, &output(ragged), &mut Vec::new()).unwrap_err();
-        assert!(error.contains("columns differ in length"), "{error}");
-    }
-
-    #[test]
-    fn a_zone_set_index_past_the_table_fails_the_batch_and_no_zones_does_not() {
-        let input = points_batch((0..2).map(point).collect());
-        let mut points: PointColumns = (0..2).map(point).collect();
-        assert_eq!(points.zones, vec![NO_ZONES, NO_ZONES]);
-        assert_eq!(
-            check_accounting(&input, &output(points.clone()), &mut Vec::new()),
-            Ok(())
-        );
-        points.zones[1] = 0;
-        let error = check_accounting(&input, &output(points), &mut Vec::new()).unwrap_err();
-        assert!(error.contains("zone set 0 of 0"), "{error}");
     }
 }

@@ -3,8 +3,11 @@
 //! A new version arrives already compiled and validated, with the instance whose `init`
 //! accepted the config (made on the reload thread), so what happens here is short: pass
 //! the old instance's `snapshot` to the new one's `restore`, and put it in the old one's
-//! place. If `restore` refuses the state (a
-//! layout the new version does not read), the new version starts fresh and that is logged.
+//! place. If `restore` refuses the state (a layout the new version does not read), the new
+//! version starts fresh and that is logged. If the old version's `snapshot` traps, loops
+//! or runs out of memory, there is no state to hand over: the new version starts fresh all
+//! the same (logged against the old version's digest, and counted), so a version with a
+//! broken `snapshot` can always be replaced.
 //!
 //! A version can pass validation and still fail on real data, a module that traps on
 //! every batch for instance. So the replaced version stays on probation beside its
@@ -17,8 +20,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Chain, Stage, StageStats};
-use crate::engine::{CallError, Engine, Instance, Module};
-use crate::reload::{ChainEntry, Outcome};
+use crate::engine::{Engine, GuestError, Instance, Module};
+use crate::reload::{ChainEntry, Outcome, ReloadStatus};
 
 /// A stage of a new chain, once its new instance (if any) has started.
 enum Planned {
@@ -64,18 +67,7 @@ impl Chain {
             }
         };
         let stage = &mut self.stages[index];
-        let instance = match hand_over(&self.engine, &mut stage.instance, fresh, &module) {
-            Ok(instance) => instance,
-            Err(trap) => {
-                // There is no state to hand over and no intact version to roll back to.
-                let reason = format!(
-                    "the running version trapped taking its snapshot ({trap}); it restarts fresh"
-                );
-                self.status
-                    .record(&module.name, Some(&module.digest), Outcome::Refused(reason));
-                return;
-            }
-        };
+        let instance = hand_over(&self.engine, &self.status, stage, fresh, &module);
         let previous = Previous {
             module: std::mem::replace(&mut stage.module, module),
             instance: std::mem::replace(&mut stage.instance, instance),
@@ -128,11 +120,8 @@ impl Chain {
                     let stage = match old.remove(&module.name) {
                         // A new version of a running module: state handed over, probation.
                         Some(mut stage) => {
-                            let instance = hand_over(&self.engine, &mut stage.instance, fresh, &module)
-                                .unwrap_or_else(|trap| {
-                                    tracing::warn!(module = %module.name, "the running version trapped taking its snapshot ({trap}); the new one starts fresh");
-                                    None
-                                });
+                            let instance =
+                                hand_over(&self.engine, &self.status, &mut stage, fresh, &module);
                             let previous = stage.previous.take().unwrap_or(Previous {
                                 module: stage.module,
                                 instance: stage.instance,
@@ -196,38 +185,45 @@ impl Chain {
     }
 }
 
-/// Moves the state of `old` (if any) into `fresh`, a new instance of `module`. Returns the
-/// instance to run: `fresh`, or `None` (re-created on first use) if `restore` trapped. If
-/// the old instance traps taking its snapshot, it is unusable: `old` becomes `None` and the
-/// trap is the error.
+/// Moves the state of `stage`'s running instance (if any) into `fresh`, a new instance of
+/// `module`. Returns the instance to run: `fresh`, or `None` (re-created on first use) if
+/// `restore` trapped. A `snapshot` that fails leaves the running instance unusable (it is
+/// dropped) and `fresh` starts without state.
 fn hand_over(
     engine: &Arc<Engine>,
-    old: &mut Option<Instance>,
+    status: &ReloadStatus,
+    stage: &mut Stage,
     mut fresh: Instance,
     module: &Module,
-) -> Result<Option<Instance>, String> {
-    let Some(old_instance) = old else {
-        return Ok(Some(fresh));
+) -> Option<Instance> {
+    let Some(old_instance) = &mut stage.instance else {
+        return Some(fresh);
     };
     let state = match old_instance.snapshot(engine) {
         Ok(state) => state,
         Err(e) => {
-            *old = None;
-            return Err(e.to_string());
+            stage.instance = None;
+            let old = &stage.module;
+            status.record(
+                &old.name,
+                Some(&old.digest),
+                Outcome::SnapshotFailed(e.cause().to_string()),
+            );
+            return Some(fresh);
         }
     };
     if state.is_empty() {
-        return Ok(Some(fresh));
+        return Some(fresh);
     }
-    Ok(match fresh.restore(engine, &state) {
+    match fresh.restore(engine, &state) {
         Ok(()) => Some(fresh),
-        Err(CallError::Refused(reason)) => {
-            tracing::info!(module = %module.name, generation = module.generation, "restore refused the old version's state; the new version starts fresh: {reason}");
+        Err(GuestError::Refused(reason)) => {
+            tracing::info!(module = %module.name, digest = module.short_digest(), generation = module.generation, "restore refused the old version's state; the new version starts fresh: {reason}");
             Some(fresh)
         }
-        Err(CallError::Trap(reason)) => {
-            tracing::warn!(module = %module.name, generation = module.generation, "restore trapped; the new version starts fresh: {reason}");
+        Err(GuestError::Trapped(_, reason)) => {
+            tracing::warn!(module = %module.name, digest = module.short_digest(), generation = module.generation, "restore trapped; the new version starts fresh: {reason}");
             None
         }
-    })
+    }
 }

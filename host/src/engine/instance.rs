@@ -3,20 +3,23 @@
 use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
+use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Batch, Output, TransformModule};
+use super::error::GuestError;
 use super::guest_log::LogBudget;
+use super::limits::GuestLimiter;
 use super::{Engine, Module};
+use crate::cause::Cause;
 
-/// What a guest's `Store` holds: its limits, its log budget and an empty WASI context.
+/// What a guest's `Store` holds: its limiter, its log budget and an empty WASI context.
 pub struct GuestState {
     pub(super) module: String,
     pub(super) generation: u64,
     pub(super) log_budget: LogBudget,
-    limits: StoreLimits,
+    limiter: GuestLimiter,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -28,17 +31,6 @@ impl WasiView for GuestState {
             table: &mut self.table,
         }
     }
-}
-
-/// Why a call into a module failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    /// The module returned an error: the instance is still usable.
-    #[error("{0}")]
-    Refused(String),
-    /// The module trapped, ran out of time or memory: the instance is unusable.
-    #[error("trap: {0}")]
-    Trap(String),
 }
 
 /// A module instance, reused for every batch until it traps.
@@ -72,21 +64,21 @@ impl Instance {
 
     /// Instantiates `module` in a fresh store and calls its `init` with the module's config.
     pub(super) fn start(engine: &Arc<Engine>, module: Arc<Module>) -> Result<Self> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(usize::try_from(engine.limits.memory_mib << 20).unwrap_or(usize::MAX))
-            .trap_on_grow_failure(true)
-            .build();
         let state = GuestState {
             module: module.name.clone(),
             generation: module.generation,
-            log_budget: LogBudget::default(),
-            limits,
+            log_budget: LogBudget::new(&engine.limits),
+            limiter: GuestLimiter::new(&engine.limits),
             // No preopened directories, no environment, no network: guests see nothing.
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
         };
         let mut store = Store::new(&engine.wasmtime, state);
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.limiter);
+        // What the host copies out of one call (an output, a string) is at most what the
+        // instance may hold: a guest cannot make the host allocate more by pointing many
+        // strings at the same bytes of its memory.
+        store.set_hostcall_fuel(engine.limits.memory_bytes());
         if engine.limits.has_deadline() {
             store.epoch_deadline_trap();
             store.set_epoch_deadline(engine.limits.deadline_ticks());
@@ -105,11 +97,14 @@ impl Instance {
             .call(engine, |b, s| {
                 b.waystream_transform_transform().call_init(s, &config)
             })
-            .map_err(|e| {
-                anyhow!(
-                    "module {}: init refused its config: {e}",
+            .map_err(|e| match e {
+                GuestError::Refused(cause) => anyhow!(
+                    "module {}: init refused its config: {cause}",
                     instance.module.name
-                )
+                ),
+                GuestError::Trapped(_, cause) => {
+                    anyhow!("module {}: init failed: {cause}", instance.module.name)
+                }
             })?;
         Ok(instance)
     }
@@ -128,21 +123,21 @@ impl Instance {
     }
 
     /// Runs one batch through the module.
-    pub fn process(&mut self, engine: &Engine, batch: &Batch) -> Result<Output, CallError> {
+    pub fn process(&mut self, engine: &Engine, batch: &Batch) -> Result<Output, GuestError> {
         self.call(engine, |b, s| {
             b.waystream_transform_transform().call_process(s, batch)
         })
     }
 
     /// The module's state, for the next version's [`Instance::restore`].
-    pub fn snapshot(&mut self, engine: &Engine) -> Result<Vec<u8>, CallError> {
+    pub fn snapshot(&mut self, engine: &Engine) -> Result<Vec<u8>, GuestError> {
         self.call(engine, |b, s| {
             b.waystream_transform_transform().call_snapshot(s).map(Ok)
         })
     }
 
     /// Hands a previous version's state to this instance.
-    pub fn restore(&mut self, engine: &Engine, state: &[u8]) -> Result<(), CallError> {
+    pub fn restore(&mut self, engine: &Engine, state: &[u8]) -> Result<(), GuestError> {
         self.call(engine, |b, s| {
             b.waystream_transform_transform().call_restore(s, state)
         })
@@ -154,7 +149,7 @@ impl Instance {
         &mut self,
         engine: &Engine,
         f: impl FnOnce(&TransformModule, &mut Store<GuestState>) -> wasmtime::Result<Result<R, String>>,
-    ) -> Result<R, CallError> {
+    ) -> Result<R, GuestError> {
         self.store
             .data_mut()
             .log_budget
@@ -165,32 +160,11 @@ impl Instance {
         }
         match f(&self.bindings, &mut self.store) {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(reason)) => Err(CallError::Refused(reason)),
-            Err(trap) => Err(CallError::Trap(describe_trap(&trap, &engine.limits))),
-        }
-    }
-}
-
-/// A one-line description of a trap that names the limit when one was hit.
-fn describe_trap(error: &wasmtime::Error, limits: &super::Limits) -> String {
-    match error.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => {
-            format!(
-                "time limit: the call ran longer than {} ms",
-                limits.call_timeout_ms
-            )
-        }
-        Some(trap) => format!("{trap}"),
-        None => {
-            let text = format!("{error:#}");
-            if text.contains("forcing trap when growing memory") {
-                format!(
-                    "memory limit: the instance tried to grow past {} MiB",
-                    limits.memory_mib
-                )
-            } else {
-                text.lines().next().unwrap_or("unknown trap").to_string()
-            }
+            Ok(Err(reason)) => Err(GuestError::Refused(Cause::capped(
+                &reason,
+                engine.limits.cause_bytes,
+            ))),
+            Err(trap) => Err(GuestError::from_trap(&trap, &engine.limits)),
         }
     }
 }

@@ -13,8 +13,10 @@
 
 pub mod bindings;
 mod compile_cache;
+mod error;
 mod guest_log;
 mod instance;
+mod limits;
 mod module;
 
 use std::sync::Arc;
@@ -23,44 +25,17 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Result;
-use serde::Deserialize;
 use wasmtime::component::Linker;
 
-pub use instance::{CallError, GuestState, Instance};
+pub use error::{BlockingCall, GuestError, TrapKind};
+pub use instance::{GuestState, Instance};
+pub use limits::{GuestLimiter, Limit, LimitExceeded, Limits};
 pub use module::{Module, digest_of};
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// Resource limits for every module instance.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Most linear memory one instance may hold, in MiB.
-    pub memory_mib: u64,
-    /// Longest one call into a module may run, in milliseconds; a call past it traps and
-    /// the chain replaces the instance. `0` turns the limit off: compiled Wasm code then
-    /// no longer checks the deadline at every function entry and loop, which makes the
-    /// chain about a tenth faster (see BENCHMARKS.md), but a module stuck in a loop stalls
-    /// the pipeline instead of failing one batch. Only for modules you trust.
-    pub call_timeout_ms: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_mib: 256,
-            call_timeout_ms: 5_000,
-        }
-    }
-}
-
 impl Limits {
-    /// Whether calls have a deadline (`call_timeout_ms` is not 0).
-    pub fn has_deadline(&self) -> bool {
-        self.call_timeout_ms > 0
-    }
-
     fn deadline_ticks(&self) -> u64 {
         (self.call_timeout_ms / EPOCH_TICK.as_millis() as u64).max(1)
     }
@@ -89,6 +64,7 @@ impl Engine {
         let wasmtime = wasmtime::Engine::new(&config)?;
         let mut linker = Linker::new(&wasmtime);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        refuse_timers(&mut linker)?;
         bindings::TransformModule::add_to_linker::<_, wasmtime::component::HasSelf<GuestState>>(
             &mut linker,
             |state| state,
@@ -116,6 +92,26 @@ impl Drop for Engine {
             ticker.stop();
         }
     }
+}
+
+/// Replaces WASI's timers with functions that trap with [`BlockingCall`]. A guest waiting
+/// on a timer (`sleep`, a `poll` with a timeout) waits inside the host, where no epoch
+/// deadline reaches it: the call could outlast its time limit and hold off a shutdown. A
+/// timer is the only thing a guest here can wait for (it has no files, sockets or input),
+/// so without timers every wait ends at once. The clocks themselves (`now`) stay.
+fn refuse_timers(linker: &mut Linker<GuestState>) -> Result<()> {
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance("wasi:clocks/monotonic-clock@0.2.12")?;
+    for (name, what) in [
+        ("subscribe-duration", "a sleep or a timeout"),
+        ("subscribe-instant", "a wait until an instant"),
+    ] {
+        clock.func_new(name, move |_, _, _, _| {
+            Err(wasmtime::Error::new(BlockingCall(what)))
+        })?;
+    }
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`], so a call past its deadline traps.

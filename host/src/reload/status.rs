@@ -9,14 +9,19 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::cause::Cause;
+
 /// Events kept for inspection; older ones are dropped.
 const EVENTS_KEPT: usize = 256;
+/// Longest reason an event keeps, in bytes.
+const REASON_BYTES: usize = 4096;
 
 /// Reload counters and history of one pipeline.
 #[derive(Debug, Default)]
 pub struct ReloadStatus {
     swaps: AtomicU64,
     failures: AtomicU64,
+    snapshot_failures: AtomicU64,
     config_reloads: AtomicU64,
     active: Mutex<HashMap<String, ActiveVersion>>,
     events: Mutex<VecDeque<ReloadEvent>>,
@@ -60,6 +65,10 @@ pub enum Outcome {
     Refused(String),
     /// The version failed its first batch and the old one was put back.
     RolledBack(String),
+    /// The version being replaced could not give its state (its `snapshot` trapped, ran
+    /// out of time or memory); its successor starts fresh. The event's digest is the
+    /// replaced version's.
+    SnapshotFailed(String),
     /// The pipeline config was reloaded.
     ConfigApplied,
 }
@@ -73,6 +82,11 @@ impl ReloadStatus {
     /// Versions or configs refused or rolled back: the old one kept running.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Versions replaced whose `snapshot` failed (their successors started fresh).
+    pub fn snapshot_failures(&self) -> u64 {
+        self.snapshot_failures.load(Ordering::Relaxed)
     }
 
     /// Pipeline configs applied.
@@ -102,6 +116,14 @@ impl ReloadStatus {
 
     /// Records an outcome, logs it and moves the matching counter.
     pub(crate) fn record(&self, module: &str, digest: Option<&str>, outcome: Outcome) {
+        // Reasons may quote a guest (an `init` refusal, a trap): one line, capped.
+        let line = |reason: String| Cause::capped(&reason, REASON_BYTES).to_string();
+        let outcome = match outcome {
+            Outcome::Refused(reason) => Outcome::Refused(line(reason)),
+            Outcome::RolledBack(reason) => Outcome::RolledBack(line(reason)),
+            Outcome::SnapshotFailed(reason) => Outcome::SnapshotFailed(line(reason)),
+            other => other,
+        };
         let short = digest
             .map(|d| d.trim_start_matches("sha256:").get(..12).unwrap_or(d))
             .unwrap_or("-");
@@ -130,6 +152,14 @@ impl ReloadStatus {
                     module,
                     digest = short,
                     "new version failed its first batch and was rolled back: {reason}"
+                );
+            }
+            Outcome::SnapshotFailed(reason) => {
+                self.snapshot_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    module,
+                    digest = short,
+                    "the replaced version's snapshot failed; its successor starts fresh: {reason}"
                 );
             }
             Outcome::ConfigApplied => {

@@ -13,6 +13,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Deserialize;
 
+use crate::cause::Cause;
 use crate::dead_letter::DeadLetter;
 use crate::document::Encoded;
 
@@ -111,10 +112,10 @@ pub fn split_oversize(documents: &Encoded, limit: usize, sink: &str) -> (Encoded
         let parsed: serde_json::Value = serde_json::from_slice(document).unwrap_or_default();
         letters.push(DeadLetter::from_sink(
             sink,
-            format!(
+            Cause::host(format!(
                 "a document of {} bytes is over the sink's limit of {limit}",
                 document.len()
-            ),
+            )),
             parsed,
         ));
     }

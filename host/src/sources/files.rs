@@ -4,14 +4,23 @@
 //! file's header lines (six in the Geolife format) and emits the remaining lines as raw
 //! records, `seq` numbering them from 0 within the file. User and trajectory come from the
 //! path: in the Geolife layout `Data/<user>/Trajectory/<trajectory>.plt`; elsewhere the
-//! user is the file's folder name. Lines end in LF or CRLF; the terminator is stripped.
+//! user is the file's folder name. Lines end in LF, CRLF, CR alone or `\r\r\n`; the line
+//! end is stripped (see [`waystream_contract::plt::LineSplitter`]).
+//!
+//! A file that gives no record at all (it ends inside its header, or has a header and
+//! nothing after it) becomes one dead letter of its own, naming the file: no file
+//! vanishes without a trace. The closing summary counts the files read, those without
+//! points, and the bytes that went into no record (headers and line ends).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
+use waystream_contract::plt::{self, LineSplitter};
 
 use super::{Source, SourceBatch};
+use crate::cause::Cause;
+use crate::dead_letter::DeadLetter;
 use crate::engine::bindings::{Batch, RawLines, Records, Trajectory};
 
 /// `[source]` with `type = "files"`.
@@ -29,12 +38,17 @@ pub struct FilesSourceConfig {
 }
 
 fn default_header_lines() -> usize {
-    6
+    plt::HEADER_LINES
 }
 
 fn default_extension() -> String {
     "plt".into()
 }
+
+/// The name dead letters give this source in place of a module.
+const SOURCE_NAME: &str = "source:files";
+/// Bytes of a file a file-level dead letter keeps (the file stays where it is).
+const LETTER_BYTES: usize = 64 << 10;
 
 /// Reads PLT files one after another into batches of at most `batch_size` lines.
 pub struct FilesSource {
@@ -44,13 +58,25 @@ pub struct FilesSource {
     batch_size: usize,
     header_lines: usize,
     current: Option<OpenFile>,
+    counts: FileCounts,
+}
+
+/// What the source has read, for the summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct FileCounts {
+    files: u64,
+    files_without_points: u64,
+    /// Bytes in headers and line ends: everything read that is in no record.
+    bytes_outside_records: u64,
 }
 
 /// The file being read: its whole content and a cursor.
 struct OpenFile {
     trajectory: Trajectory,
     content: Vec<u8>,
-    pos: usize,
+    /// Where the next line starts, and, past a run of lone CRs, where that run ends (the
+    /// splitter's state, kept between batches).
+    splitter_at: usize,
     next_seq: u32,
 }
 
@@ -87,51 +113,55 @@ impl FilesSource {
             batch_size: batch_size.max(1),
             header_lines: config.header_lines,
             current: None,
+            counts: FileCounts::default(),
         })
     }
 
-    /// Opens the next file, skipping its header. False at the end of the input.
-    fn open_next(&mut self) -> Result<bool> {
+    /// Opens the next file and skips its header. `Ok(None)` at the end of the input;
+    /// `Ok(Some(letter))` for a file that holds no record.
+    fn open_next(&mut self) -> Result<Option<Option<DeadLetter>>> {
         let Some(path) = self.files.next() else {
-            return Ok(false);
+            return Ok(None);
         };
         let content = std::fs::read(&path)
             .with_context(|| format!("files source: reading {}", path.display()))?;
         self.bytes_read += content.len() as u64;
-        let mut file = OpenFile {
-            trajectory: trajectory_of(&path),
+        self.counts.files += 1;
+        let (user, id) = plt::trajectory_of_path(&path);
+        let mut splitter = LineSplitter::new(&content);
+        let header = splitter.skip_lines(self.header_lines);
+        let body_at = splitter.position();
+        self.counts.bytes_outside_records += body_at as u64;
+        if splitter.next().is_none() {
+            self.counts.files_without_points += 1;
+            let why = if header < self.header_lines {
+                format!(
+                    "the file ends inside its header ({header} of {} lines): it holds no point",
+                    self.header_lines
+                )
+            } else {
+                "the file has its header and no point line after it".to_string()
+            };
+            tracing::warn!(file = %path.display(), "{why}");
+            let mut letter = DeadLetter::from_source(
+                SOURCE_NAME,
+                Cause::host(why),
+                &content,
+                path.display().to_string(),
+            )
+            .truncated(LETTER_BYTES)
+            .into_owned();
+            letter.user = user;
+            letter.trajectory = id;
+            return Ok(Some(Some(letter)));
+        }
+        self.current = Some(OpenFile {
+            trajectory: Trajectory { user, id },
             content,
-            pos: 0,
+            splitter_at: body_at,
             next_seq: 0,
-        };
-        for skipped in 0..self.header_lines {
-            if file.next_line().is_none() {
-                tracing::warn!(file = %path.display(), "file ends inside its header ({skipped} of {} lines)", self.header_lines);
-                break;
-            }
-        }
-        self.current = Some(file);
-        Ok(true)
-    }
-}
-
-impl OpenFile {
-    /// The next line without its terminator, or none at the end of the file.
-    fn next_line(&mut self) -> Option<(usize, usize)> {
-        if self.pos >= self.content.len() {
-            return None;
-        }
-        let start = self.pos;
-        let rest = &self.content[start..];
-        let (mut end, next) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (start + i, start + i + 1),
-            None => (self.content.len(), self.content.len()),
-        };
-        if end > start && self.content[end - 1] == b'\r' {
-            end -= 1;
-        }
-        self.pos = next;
-        Some((start, end))
+        });
+        Ok(Some(None))
     }
 }
 
@@ -139,35 +169,52 @@ impl Source for FilesSource {
     fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
         let mut raw = RawLines::with_capacity(self.batch_size, self.batch_size * 64);
         let mut trajectories: Vec<Trajectory> = Vec::new();
+        let mut rejected = Vec::new();
         while raw.len() < self.batch_size {
             let Some(file) = &mut self.current else {
-                if self.open_next()? {
-                    continue;
+                match self.open_next()? {
+                    Some(Some(letter)) => rejected.push(letter),
+                    Some(None) => {}
+                    None => break,
                 }
-                break;
-            };
-            let Some((start, end)) = file.next_line() else {
-                self.current = None;
                 continue;
             };
+            // The splitter restarts where the last batch left the file; a run of lone CRs
+            // cut by a batch boundary is looked at again, once.
+            let mut splitter = LineSplitter::new(&file.content);
+            splitter.seek(file.splitter_at);
+            let mut pushed = false;
             if trajectories.last() != Some(&file.trajectory) {
                 trajectories.push(file.trajectory.clone());
             }
             let trajectory = trajectories.len() as u32 - 1;
-            raw.push(&file.content[start..end], trajectory, file.next_seq);
-            file.next_seq += 1;
+            while raw.len() < self.batch_size {
+                let Some(line) = splitter.next() else { break };
+                raw.push(splitter.text(line), trajectory, file.next_seq);
+                self.counts.bytes_outside_records += (line.next - line.end) as u64;
+                file.next_seq += 1;
+                pushed = true;
+            }
+            file.splitter_at = splitter.position();
+            if !pushed {
+                trajectories.pop();
+            }
+            if file.splitter_at >= file.content.len() {
+                self.current = None;
+            }
         }
-        if raw.is_empty() {
+        if raw.is_empty() && rejected.is_empty() {
             return Ok(None);
         }
-        Ok(Some(
-            Batch {
+        Ok(Some(SourceBatch {
+            batch: Batch {
                 trajectories,
                 zone_sets: Vec::new(),
                 records: Records::Lines(raw),
-            }
-            .into(),
-        ))
+            },
+            rejected,
+            ack: None,
+        }))
     }
 
     fn total_bytes(&self) -> Option<u64> {
@@ -177,30 +224,16 @@ impl Source for FilesSource {
     fn bytes_read(&self) -> u64 {
         self.bytes_read
     }
-}
 
-/// User and trajectory of a PLT file from its path.
-pub fn trajectory_of(path: &Path) -> Trajectory {
-    let name = |p: Option<&Path>| {
-        p.and_then(Path::file_name)
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let parent = path.parent();
-    let user = if parent
-        .and_then(Path::file_name)
-        .is_some_and(|n| n == "Trajectory")
-    {
-        name(parent.and_then(Path::parent))
-    } else {
-        name(parent)
-    };
-    Trajectory {
-        user,
-        id: path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("files read", self.counts.files),
+            ("files with no points", self.counts.files_without_points),
+            (
+                "bytes in no record (headers, line ends)",
+                self.counts.bytes_outside_records,
+            ),
+        ]
     }
 }
 
@@ -208,35 +241,17 @@ pub fn trajectory_of(path: &Path) -> Trajectory {
 mod tests {
     use super::*;
 
-    #[test]
-    fn user_and_trajectory_from_the_path() {
-        let t = trajectory_of(Path::new("/x/Data/021/Trajectory/20081023025304.plt"));
-        assert_eq!((t.user.as_str(), t.id.as_str()), ("021", "20081023025304"));
-        let t = trajectory_of(Path::new("/x/walks/morning.plt"));
-        assert_eq!((t.user.as_str(), t.id.as_str()), ("walks", "morning"));
-    }
-
-    #[test]
-    fn splits_crlf_and_lf_skips_headers_and_numbers_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let header = "h1\r\nh2\r\nh3\r\nh4\r\nh5\r\nh6\r\n";
-        std::fs::write(
-            dir.path().join("a.plt"),
-            format!("{header}l0\r\nl1\r\n\r\nl3"),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("b.plt"), "h1\nh2\nh3\nh4\nh5\nh6\nm0\n").unwrap();
-        std::fs::write(dir.path().join("short.plt"), "h1\nh2\n").unwrap();
-        std::fs::write(dir.path().join("ignored.txt"), "x\n").unwrap();
+    /// Every (trajectory id, seq, line) the source gives, and its file-level letters.
+    fn read_all(dir: &Path, batch_size: usize) -> (Vec<(String, u32, String)>, Vec<DeadLetter>) {
         let config = FilesSourceConfig {
-            path: dir.path().into(),
+            path: dir.into(),
             header_lines: 6,
             extension: "plt".into(),
         };
-        let mut source = FilesSource::open(&config, Path::new("."), 3).unwrap();
-        let mut got = Vec::new();
+        let mut source = FilesSource::open(&config, Path::new("."), batch_size).unwrap();
+        let (mut got, mut letters) = (Vec::new(), Vec::new());
         while let Some(batch) = source.next_batch().unwrap() {
-            assert!(batch.batch.len() <= 3);
+            assert!(batch.batch.len() <= batch_size);
             let Records::Lines(raw) = &batch.batch.records else {
                 panic!("lines expected")
             };
@@ -247,18 +262,105 @@ mod tests {
                     String::from_utf8(bytes.to_vec()).unwrap(),
                 ));
             }
+            letters.extend(batch.rejected);
         }
-        let want: Vec<(String, u32, String)> = [
-            ("a", 0, "l0"),
-            ("a", 1, "l1"),
-            ("a", 2, ""),
-            ("a", 3, "l3"),
-            ("b", 0, "m0"),
-        ]
-        .iter()
-        .map(|(t, s, l)| (t.to_string(), *s, l.to_string()))
-        .collect();
-        assert_eq!(got, want);
         assert_eq!(source.bytes_read(), source.total_bytes().unwrap());
+        (got, letters)
+    }
+
+    fn triples(want: &[(&str, u32, &str)]) -> Vec<(String, u32, String)> {
+        want.iter()
+            .map(|(t, s, l)| (t.to_string(), *s, l.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn splits_every_line_end_skips_headers_and_numbers_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = "h1\r\nh2\r\nh3\r\nh4\r\nh5\r\nh6\r\n";
+        std::fs::write(
+            dir.path().join("a.plt"),
+            format!("{header}l0\r\nl1\r\n\r\nl3"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("b.plt"), "h1\nh2\nh3\nh4\nh5\nh6\nm0\n").unwrap();
+        std::fs::write(dir.path().join("c.plt"), "h1\rh2\rh3\rh4\rh5\rh6\rn0\rn1\r").unwrap();
+        std::fs::write(dir.path().join("ignored.txt"), "x\n").unwrap();
+        let (got, letters) = read_all(dir.path(), 3);
+        assert_eq!(
+            got,
+            triples(&[
+                ("a", 0, "l0"),
+                ("a", 1, "l1"),
+                ("a", 2, ""),
+                ("a", 3, "l3"),
+                ("b", 0, "m0"),
+                ("c", 0, "n0"),
+                ("c", 1, "n1"),
+            ])
+        );
+        assert!(letters.is_empty());
+    }
+
+    #[test]
+    fn files_without_points_become_dead_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("Data/007/Trajectory");
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join("short.plt"), "h1\nh2\n").unwrap();
+        std::fs::write(path.join("header-only.plt"), plt::HEADER).unwrap();
+        std::fs::write(path.join("empty.plt"), "").unwrap();
+        let (got, letters) = read_all(dir.path(), 10);
+        assert!(got.is_empty());
+        let causes: Vec<(&str, &str)> = letters
+            .iter()
+            .map(|l| (l.trajectory.as_str(), l.cause.as_str()))
+            .collect();
+        assert_eq!(
+            causes,
+            [
+                (
+                    "empty",
+                    "the file ends inside its header (0 of 6 lines): it holds no point"
+                ),
+                (
+                    "header-only",
+                    "the file has its header and no point line after it"
+                ),
+                (
+                    "short",
+                    "the file ends inside its header (2 of 6 lines): it holds no point"
+                ),
+            ]
+        );
+        assert!(letters.iter().all(|l| l.user == "007"
+            && l.module == SOURCE_NAME
+            && l.source_position.as_ref().unwrap().ends_with(".plt")));
+        assert_eq!(letters[2].line.bytes(), b"h1\nh2\n");
+    }
+
+    #[test]
+    fn the_summary_counts_files_and_bytes_outside_records() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.plt"), format!("{}x\r\ny", plt::HEADER)).unwrap();
+        std::fs::write(dir.path().join("b.plt"), "h\n").unwrap();
+        let config = FilesSourceConfig {
+            path: dir.path().into(),
+            header_lines: 6,
+            extension: "plt".into(),
+        };
+        let mut source = FilesSource::open(&config, Path::new("."), 100).unwrap();
+        while source.next_batch().unwrap().is_some() {}
+        assert_eq!(
+            source.counters(),
+            [
+                ("files read", 2),
+                ("files with no points", 1),
+                (
+                    "bytes in no record (headers, line ends)",
+                    (plt::HEADER.len() + 2 + 2) as u64
+                ),
+            ]
+        );
     }
 }

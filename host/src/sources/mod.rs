@@ -65,6 +65,11 @@ pub trait Source: Send {
 
     /// Input bytes consumed so far.
     fn bytes_read(&self) -> u64;
+
+    /// Named counts for the closing summary (files read, say), in display order.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// The `[source]` table of a pipeline config.

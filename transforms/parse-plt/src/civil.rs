@@ -13,22 +13,40 @@ impl std::fmt::Display for ParseTimeError {
     }
 }
 
-/// `YYYY-MM-DD` and `HH:MM:SS` (UTC) to milliseconds since the Unix epoch.
+/// `YYYY-MM-DD` and `HH:MM:SS` (UTC) to milliseconds since the Unix epoch. The year has
+/// four digits and is not 0000 (a two-digit year is ambiguous, and GPS did not exist in
+/// year 0); month, day, hour, minute and second have one or two.
 pub fn parse_date_time_ms(date: &str, time: &str) -> Result<i64, ParseTimeError> {
-    let bad = || ParseTimeError(format!("{date:?} {time:?}"));
-    let [year, month, day] = split3(date, b'-').ok_or_else(bad)?;
-    let [hour, minute, second] = split3(time, b':').ok_or_else(bad)?;
-    epoch_ms([year, month, day], [hour, minute, second]).ok_or_else(bad)
+    let bad = |why: &str| {
+        ParseTimeError(format!(
+            "{} {}: {why}",
+            crate::quoted_prefix(date),
+            crate::quoted_prefix(time)
+        ))
+    };
+    let [year, month, day] =
+        split3(date, b'-', [4, 2, 2]).ok_or_else(|| bad("the date is not YYYY-MM-DD"))?;
+    if date.split('-').next().is_some_and(|y| y.len() != 4) {
+        return Err(bad("the year must have four digits"));
+    }
+    if year == 0 {
+        return Err(bad("year 0000 is no year"));
+    }
+    let [hour, minute, second] =
+        split3(time, b':', [2, 2, 2]).ok_or_else(|| bad("the time is not HH:MM:SS"))?;
+    epoch_ms([year, month, day], [hour, minute, second])
+        .ok_or_else(|| bad("no such date or time of day"))
 }
 
 /// A calendar date and time of day (UTC) as milliseconds since the Unix epoch; none when
-/// the date does not exist or the time is out of range.
+/// the date does not exist, the year is 0 or the time is out of range.
 #[inline(always)]
 pub(crate) fn epoch_ms(
     [year, month, day]: [i64; 3],
     [hour, minute, second]: [i64; 3],
 ) -> Option<i64> {
-    if !(1..=12).contains(&month)
+    if year == 0
+        || !(1..=12).contains(&month)
         || day < 1
         || day > days_in_month(year, month)
         || hour > 23
@@ -41,13 +59,13 @@ pub(crate) fn epoch_ms(
     Some((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000)
 }
 
-/// Three unsigned decimal numbers of 1 to 4 digits separated by `sep`.
-fn split3(s: &str, sep: u8) -> Option<[i64; 3]> {
+/// Three unsigned decimal numbers of 1 to `digits[i]` digits separated by `sep`.
+fn split3(s: &str, sep: u8, digits: [usize; 3]) -> Option<[i64; 3]> {
     let mut out = [0i64; 3];
     let mut parts = s.as_bytes().split(|&b| b == sep);
-    for slot in &mut out {
+    for (slot, most) in out.iter_mut().zip(digits) {
         let part = parts.next()?;
-        if part.is_empty() || part.len() > 4 {
+        if part.is_empty() || part.len() > most {
             return None;
         }
         *slot = part.iter().try_fold(0i64, |n, &b| {

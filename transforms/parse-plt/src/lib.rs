@@ -101,10 +101,30 @@ pub struct PltFields {
 #[derive(Debug, Clone, PartialEq)]
 pub enum LineError {
     Empty,
-    Binary,
+    /// A control byte (`at` is its offset in the line).
+    Binary {
+        at: usize,
+        byte: u8,
+    },
+    /// A tab where PLT has commas only.
+    Tab {
+        at: usize,
+    },
+    /// A byte above 0x7f: PLT lines are ASCII.
+    NonAscii {
+        at: usize,
+        byte: u8,
+    },
     FieldCount(usize),
-    NotANumber { field: &'static str, value: String },
-    OutOfRange { field: &'static str, value: f64 },
+    /// `value` is the start of the field, quoted (see [`quoted_prefix`]).
+    NotANumber {
+        field: &'static str,
+        value: String,
+    },
+    OutOfRange {
+        field: &'static str,
+        value: f64,
+    },
     Time(ParseTimeError),
 }
 
@@ -112,15 +132,42 @@ impl std::fmt::Display for LineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LineError::Empty => write!(f, "empty line"),
-            LineError::Binary => write!(f, "binary data: the line is not printable text"),
+            LineError::Binary { at, byte } => {
+                write!(f, "binary data: control byte 0x{byte:02x} at byte {at}")
+            }
+            LineError::Tab { at } => write!(
+                f,
+                "a tab at byte {at}: PLT fields are separated by commas only"
+            ),
+            LineError::NonAscii { at, byte } => write!(
+                f,
+                "a non-ASCII byte 0x{byte:02x} at byte {at}: PLT lines are ASCII text"
+            ),
             LineError::FieldCount(n) => write!(f, "expected 7 comma-separated fields, found {n}"),
             LineError::NotANumber { field, value } => {
-                write!(f, "{field} is not a number: {value:?}")
+                write!(f, "{field} is not a number: {value}")
             }
             LineError::OutOfRange { field, value } => write!(f, "{field} out of range: {value}"),
             LineError::Time(e) => write!(f, "bad date/time: {e}"),
         }
     }
+}
+
+/// Bytes of a field a refusal quotes at most: a cause names the field, it does not repeat
+/// a megabyte of it.
+const QUOTED_BYTES: usize = 40;
+
+/// `field` quoted for a refusal: whole when short, else its first [`QUOTED_BYTES`] bytes
+/// and its length.
+pub fn quoted_prefix(field: &str) -> String {
+    if field.len() <= QUOTED_BYTES {
+        return format!("{field:?}");
+    }
+    let mut end = QUOTED_BYTES;
+    while !field.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}… ({} bytes)", &field[..end], field.len())
 }
 
 const FIELD_NAMES: [&str; 5] = ["latitude", "longitude", "field 3", "altitude", "day count"];
@@ -152,10 +199,10 @@ fn parse_line_general(bytes: &[u8]) -> Result<PltFields, LineError> {
         return Err(LineError::Empty);
     }
     if !printable {
-        return Err(LineError::Binary);
+        return Err(not_printable(bytes));
     }
     // Printable ASCII only from here on, so this cannot fail.
-    let text = std::str::from_utf8(bytes).map_err(|_| LineError::Binary)?;
+    let text = std::str::from_utf8(bytes).map_err(|_| not_printable(bytes))?;
     // Split by hand: `str::split` searches with `memchr`, which Wasm runs 2.6x slower than
     // native code (measured); a plain loop over ~60 bytes is faster on both.
     let mut fields = [""; 7];
@@ -177,7 +224,7 @@ fn parse_line_general(bytes: &[u8]) -> Result<PltFields, LineError> {
             .filter(|v| v.is_finite())
             .ok_or_else(|| LineError::NotANumber {
                 field: name,
-                value: fields[i].to_string(),
+                value: quoted_prefix(fields[i]),
             })?;
     }
     let [lat, lon, _, alt_ft, _] = numbers;
@@ -200,6 +247,19 @@ fn parse_line_general(bytes: &[u8]) -> Result<PltFields, LineError> {
         alt_m: altitude_m(alt_ft),
         ts_ms,
     })
+}
+
+/// Why a line with a byte that is not printable ASCII is refused: the first such byte.
+fn not_printable(bytes: &[u8]) -> LineError {
+    let printable = |b: u8| b.is_ascii_graphic() || b == b' ';
+    let Some(at) = bytes.iter().position(|&b| !printable(b)) else {
+        return LineError::Empty; // unreachable for callers, which found one
+    };
+    match bytes[at] {
+        b'\t' => LineError::Tab { at },
+        byte if byte >= 0x80 => LineError::NonAscii { at, byte },
+        byte => LineError::Binary { at, byte },
+    }
 }
 
 #[cfg(test)]

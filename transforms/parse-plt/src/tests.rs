@@ -94,10 +94,33 @@ fn rejects_each_kind_of_bad_line_with_its_reason() {
             "bad date/time",
         ),
         ("Geolife trajectory", "found 1"),
-        ("39.9,116.3\0,0,492,39744.1,2008-10-23,02:53:04", "binary"),
+        (
+            "39.9,116.3\0,0,492,39744.1,2008-10-23,02:53:04",
+            "binary data: control byte 0x00 at byte 10",
+        ),
         (
             "39.9,116.3,0,492,39744.1,2008-10-23,02:53:04\u{fffd}",
-            "binary",
+            "a non-ASCII byte 0xef at byte 44",
+        ),
+        (
+            "39.9\t116.3,0,492,39744.1,2008-10-23,02:53:04",
+            "a tab at byte 4",
+        ),
+        (
+            "39.9,116.3,0,492,39744.1,20-01-01,02:53:04",
+            "the year must have four digits",
+        ),
+        (
+            "39.9,116.3,0,492,39744.1,08-10-23,02:53:04",
+            "the year must have four digits",
+        ),
+        (
+            "39.9,116.3,0,492,39744.1,0000-01-01,00:00:00",
+            "year 0000 is no year",
+        ),
+        (
+            "39.9,116.3,0,492,39744.1,02008-10-23,02:53:04",
+            "the date is not YYYY-MM-DD",
         ),
     ];
     for (line, reason) in cases {
@@ -107,6 +130,19 @@ fn rejects_each_kind_of_bad_line_with_its_reason() {
             "{line:?}: {err:?} should mention {reason:?}"
         );
     }
+}
+
+#[test]
+fn a_refusal_quotes_only_the_start_of_a_long_field() {
+    let long = "9".repeat(1 << 20) + "x";
+    let line = format!("{long},116.3,0,492,39744.1,2008-10-23,02:53:04");
+    let err = parse_line(line.as_bytes()).unwrap_err().to_string();
+    assert!(err.len() < 120, "{} bytes: {err:.200}", err.len());
+    assert!(err.contains("(1048577 bytes)"), "{err}");
+    let date = "2".repeat(100_000);
+    let line = format!("39.9,116.3,0,492,39744.1,{date},02:53:04");
+    let err = parse_line(line.as_bytes()).unwrap_err().to_string();
+    assert!(err.len() < 200, "{} bytes: {err:.300}", err.len());
 }
 
 #[test]

@@ -51,6 +51,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::{Source, SourceBatch};
+use crate::cause::Cause;
 use crate::dead_letter::DeadLetter;
 use crate::engine::bindings::{Batch, RawLines, Records, Trajectory};
 use leases::{HeldLease, LeaseTable};
@@ -129,6 +130,8 @@ const IDLE_TICK: Duration = Duration::from_millis(200);
 const CHUNK_QUEUE: usize = 16;
 /// The name dead letters give for records this source refused.
 const SOURCE_NAME: &str = "source:kinesis";
+/// Longest cause a dead letter of this source keeps, in bytes.
+const CAUSE_BYTES: usize = 4096;
 
 type Acks = Vec<(Arc<HeldLease>, Checkpoint)>;
 
@@ -335,7 +338,8 @@ impl BatchBuilder {
                 let position = format!("{}/{}", lease.shard_id, record.position);
                 self.rejected.push(DeadLetter::from_source(
                     SOURCE_NAME,
-                    cause,
+                    // The cause may quote the record (its key, its first field): capped.
+                    Cause::capped(&cause, CAUSE_BYTES),
                     &record.data,
                     position,
                 ));
