@@ -42,6 +42,10 @@ pub struct Line {
 /// followed by LF) or at a CR alone; the line end is not part of the line. A last line
 /// without a line end is a line; an empty input has no lines.
 ///
+/// One sequence is ambiguous: in a file that mixes CR-only and LF line ends, a line ending
+/// in CR followed by an empty line ending in LF reads as one CRLF. Files in any one
+/// convention (and files mixing LF, CRLF and CR CR LF) split as their LF twins do.
+///
 /// Linear in the input whatever it holds: a run of CRs without an LF after it is looked
 /// at once, not once per CR.
 #[derive(Debug, Clone)]

@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod fake_firehose;
+pub mod handmade;
 mod stream;
 
 use std::path::{Path, PathBuf};

@@ -16,6 +16,9 @@ pub struct StreamSource {
     pause: Duration,
     stop: Arc<AtomicBool>,
     emitted: Arc<AtomicU64>,
+    /// The batch (counted from 0) whose trajectories are named `bad-…`, if any: the one a
+    /// hostile guest misbehaves on.
+    bad_batch: Option<u64>,
 }
 
 impl StreamSource {
@@ -33,7 +36,14 @@ impl StreamSource {
             pause,
             stop: Arc::default(),
             emitted: Arc::default(),
+            bad_batch: None,
         }
+    }
+
+    /// Names the trajectories of batch `n` (from 0) `bad-…` (and only that batch's).
+    pub fn with_bad_batch(mut self, n: u64) -> Self {
+        self.bad_batch = Some(n);
+        self
     }
 
     /// Set it to end the stream after the current batch.
@@ -73,11 +83,18 @@ impl Source for StreamSource {
             );
             raw.push(line.as_bytes(), t as u32, seq);
         }
+        let batch_number = start as u64 / self.batch_lines.max(1) as u64;
+        let mut trajectories = self.trajectories.clone();
+        if self.bad_batch == Some(batch_number) {
+            for t in &mut trajectories {
+                t.id = format!("bad-{}", t.id);
+            }
+        }
         self.emitted
             .fetch_add(self.batch_lines as u64, Ordering::SeqCst);
         Ok(Some(
             Batch {
-                trajectories: self.trajectories.clone(),
+                trajectories,
                 zone_sets: Vec::new(),
                 records: Records::Lines(raw),
             }

@@ -67,14 +67,15 @@ impl Chain {
             }
         };
         let stage = &mut self.stages[index];
-        let instance = hand_over(&self.engine, &self.status, stage, fresh, &module);
+        let (instance, fresh_because) =
+            hand_over(&self.engine, &self.status, stage, fresh, &module);
         let previous = Previous {
             module: std::mem::replace(&mut stage.module, module),
             instance: std::mem::replace(&mut stage.instance, instance),
         };
         // Two swaps before a batch: keep the version that last ran, not the one in between.
         stage.previous.get_or_insert(previous);
-        self.activated(index, started);
+        self.activated(index, started, fresh_because);
     }
 
     /// Replaces the whole chain by `entries`, in order: stages named by
@@ -120,35 +121,40 @@ impl Chain {
                     let stage = match old.remove(&module.name) {
                         // A new version of a running module: state handed over, probation.
                         Some(mut stage) => {
-                            let instance =
+                            let (instance, fresh_because) =
                                 hand_over(&self.engine, &self.status, &mut stage, fresh, &module);
                             let previous = stage.previous.take().unwrap_or(Previous {
                                 module: stage.module,
                                 instance: stage.instance,
                             });
-                            Stage {
+                            let stage = Stage {
                                 module,
                                 instance,
                                 stats: stage.stats,
                                 previous: Some(previous),
-                            }
+                            };
+                            (stage, fresh_because)
                         }
-                        None => Stage {
-                            module,
-                            instance: Some(fresh),
-                            stats: StageStats::default(),
-                            previous: None,
-                        },
+                        None => {
+                            let stage = Stage {
+                                module,
+                                instance: Some(fresh),
+                                stats: StageStats::default(),
+                                previous: None,
+                            };
+                            (stage, None)
+                        }
                     };
-                    loaded.push(self.stages.len());
+                    let (stage, fresh_because) = stage;
+                    loaded.push((self.stages.len(), fresh_because));
                     self.stages.push(stage);
                 }
             }
         }
         self.status
             .retain_active(|name| self.stages.iter().any(|s| s.module.name == name));
-        for index in loaded {
-            self.activated(index, started);
+        for (index, fresh_because) in loaded {
+            self.activated(index, started, fresh_because);
         }
         self.status.record("config", None, Outcome::ConfigApplied);
     }
@@ -172,13 +178,14 @@ impl Chain {
         true
     }
 
-    fn activated(&self, index: usize, started: Instant) {
+    fn activated(&self, index: usize, started: Instant, fresh_because: Option<String>) {
         let stage = &self.stages[index];
         self.status
             .set_active(&stage.module.name, stage.active_version());
         let outcome = Outcome::Activated {
             generation: stage.module.generation,
             pause: started.elapsed(),
+            fresh_because,
         };
         self.status
             .record(&stage.module.name, Some(&stage.module.digest), outcome);
@@ -195,35 +202,39 @@ fn hand_over(
     stage: &mut Stage,
     mut fresh: Instance,
     module: &Module,
-) -> Option<Instance> {
+) -> (Option<Instance>, Option<String>) {
     let Some(old_instance) = &mut stage.instance else {
-        return Some(fresh);
+        return (Some(fresh), None);
     };
     let state = match old_instance.snapshot(engine) {
         Ok(state) => state,
         Err(e) => {
             stage.instance = None;
             let old = &stage.module;
+            let why = format!("the replaced version's snapshot failed: {}", e.cause());
             status.record(
                 &old.name,
                 Some(&old.digest),
                 Outcome::SnapshotFailed(e.cause().to_string()),
             );
-            return Some(fresh);
+            return (Some(fresh), Some(why));
         }
     };
     if state.is_empty() {
-        return Some(fresh);
+        return (Some(fresh), None);
     }
     match fresh.restore(engine, &state) {
-        Ok(()) => Some(fresh),
+        Ok(()) => (Some(fresh), None),
         Err(GuestError::Refused(reason)) => {
             tracing::info!(module = %module.name, digest = module.short_digest(), generation = module.generation, "restore refused the old version's state; the new version starts fresh: {reason}");
-            Some(fresh)
+            (
+                Some(fresh),
+                Some(format!("restore refused the state: {reason}")),
+            )
         }
         Err(GuestError::Trapped(_, reason)) => {
             tracing::warn!(module = %module.name, digest = module.short_digest(), generation = module.generation, "restore trapped; the new version starts fresh: {reason}");
-            None
+            (None, Some(format!("restore trapped: {reason}")))
         }
     }
 }

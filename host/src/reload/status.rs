@@ -60,6 +60,9 @@ pub enum Outcome {
         generation: u64,
         /// Time spent swapping at the batch boundary (snapshot, instantiate, restore).
         pause: Duration,
+        /// Why the version started without its predecessor's state, when it did (its
+        /// `restore` refused or trapped, or the old version's `snapshot` failed).
+        fresh_because: Option<String>,
     },
     /// The version was refused before it ran; the old one keeps running.
     Refused(String),
@@ -122,13 +125,24 @@ impl ReloadStatus {
             Outcome::Refused(reason) => Outcome::Refused(line(reason)),
             Outcome::RolledBack(reason) => Outcome::RolledBack(line(reason)),
             Outcome::SnapshotFailed(reason) => Outcome::SnapshotFailed(line(reason)),
+            Outcome::Activated {
+                generation,
+                pause,
+                fresh_because,
+            } => Outcome::Activated {
+                generation,
+                pause,
+                fresh_because: fresh_because.map(line),
+            },
             other => other,
         };
         let short = digest
             .map(|d| d.trim_start_matches("sha256:").get(..12).unwrap_or(d))
             .unwrap_or("-");
         match &outcome {
-            Outcome::Activated { generation, pause } => {
+            Outcome::Activated {
+                generation, pause, ..
+            } => {
                 self.swaps.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
                     module,

@@ -17,7 +17,7 @@
 //! default):
 //!
 //! * `huge-error`: fails the batch with a `bytes`-long message;
-//! * `huge-reason`: rejects every record with a `bytes`-long reason;
+//! * `huge-reason`: rejects the batch's first record with a `bytes`-long reason;
 //! * `huge-zone-name`: puts every point in one zone whose name is `bytes` long;
 //! * `many-zones`: puts every point in one zone set of `count` names;
 //! * `aliased-zone-names`: a zone table of `count` sets whose names all point at the same
@@ -125,17 +125,14 @@ impl Transform for Hostile {
             "error" => Err("hostile guest fails the batch on purpose".into()),
             "huge-error" => Err("e".repeat(self.bytes)),
             "huge-reason" => {
-                let reason = "r".repeat(self.bytes);
-                Ok(Output {
-                    points: Default::default(),
-                    zone_sets: None,
-                    rejected: (0..n as u32)
-                        .map(|index| Rejection {
-                            index,
-                            reason: reason.clone(),
-                        })
-                        .collect(),
-                })
+                let mut out = Output::points(points.iter().skip(1).collect());
+                if n > 0 {
+                    out.rejected.push(Rejection {
+                        index: 0,
+                        reason: "r".repeat(self.bytes),
+                    });
+                }
+                Ok(out)
             }
             "huge-zone-name" => {
                 points.zones.iter_mut().for_each(|z| *z = 0);
