@@ -20,9 +20,9 @@ use waystream_tests::*;
 
 const BATCH: usize = 100;
 const BAD_BATCH: u64 = 2;
-/// What the README promises for this chain: 80 MB + (modules + 1) × memory_mib (32 MiB)
-/// + batch_size × 8 KiB. The base covers the test binary itself (debug build, wasmtime
-/// and the compiled modules).
+/// What the README promises for this chain: 80 MB, plus (modules + 1) × memory_mib
+/// (32 MiB), plus batch_size × 8 KiB. The base covers the test binary itself (debug
+/// build, wasmtime and the compiled modules).
 const RSS_BOUND: u64 = 80_000_000 + 4 * (32 << 20) + BATCH as u64 * 8192;
 /// The longest cause a dead letter may carry: the 4 KiB budget plus its cut marker, or
 /// a cause the host wrote around a capped guest text.
@@ -201,7 +201,7 @@ impl Run {
     }
 
     /// The attacker's dead letters.
-    fn from_attacker(&self) -> Vec<&Value> {
+    fn attacker_letters(&self) -> Vec<&Value> {
         self.dead
             .iter()
             .filter(|l| l["module"] == "hostile")
@@ -210,7 +210,7 @@ impl Run {
 
     /// The bad batch failed as a whole, every letter with a capped cause saying `why`.
     fn batch_failed(&self, why: &str) -> &Self {
-        let letters = self.from_attacker();
+        let letters = self.attacker_letters();
         assert_eq!(letters.len(), BATCH, "the bad batch, whole");
         for letter in letters {
             assert_eq!(letter["batch_failed"], true);
@@ -225,7 +225,7 @@ impl Run {
     /// The bad batch's points were refused one by one (`batch_failed` false), each cause
     /// saying `why`.
     fn points_refused(&self, count: usize, why: &str) -> &Self {
-        let letters = self.from_attacker();
+        let letters = self.attacker_letters();
         assert_eq!(letters.len(), count);
         for letter in letters {
             assert_eq!(letter["batch_failed"], false);
@@ -262,7 +262,7 @@ fn a_huge_rejection_reason_is_cut() {
 fn a_huge_zone_name_is_cut_before_it_reaches_any_document() {
     let run = attack("{ behaviour = \"huge-zone-name\", bytes = 8388608 }");
     run.survived();
-    assert!(run.from_attacker().is_empty());
+    assert!(run.attacker_letters().is_empty());
     let bad: Vec<&Value> = run
         .points
         .iter()
@@ -289,7 +289,7 @@ fn zone_names_aliasing_one_buffer_cannot_multiply_host_memory() {
     // 2,000 names each claiming the same 8 MiB: 16 GB if the host copied each.
     let run = attack("{ behaviour = \"aliased-zone-names\", count = 2000, bytes = 8388608 }");
     run.survived();
-    let letters = run.from_attacker();
+    let letters = run.attacker_letters();
     assert_eq!(letters.len(), BATCH, "the bad batch, whole");
     assert!(letters.iter().all(|l| l["batch_failed"] == true));
 }
@@ -371,7 +371,7 @@ fn memories_are_limited_together_not_one_by_one() {
     let run = attack_with(&grower, "", 0);
     run.contained();
     // The grower grows on every batch: every one of its batches fails the same way.
-    let letters = run.from_attacker();
+    let letters = run.attacker_letters();
     assert!(letters.len() > BATCH, "the batches after the first ran");
     for letter in letters {
         let cause = letter["cause"].as_str().unwrap();
@@ -389,7 +389,7 @@ fn tables_are_limited() {
     std::fs::write(&grower, handmade::grower(0, 0, 50_000_000)).unwrap();
     let run = attack_with(&grower, "", 0);
     run.contained();
-    let letters = run.from_attacker();
+    let letters = run.attacker_letters();
     assert!(letters.len() > BATCH, "the batches after the first ran");
     assert!(letters.iter().all(|l| {
         l["cause"]
@@ -426,7 +426,7 @@ fn snapshot_attack(behaviour: &str) {
         3,
     );
     run.survived();
-    assert!(run.from_attacker().is_empty());
+    assert!(run.attacker_letters().is_empty());
     assert_eq!(run.summary.snapshot_failures, 3, "{behaviour}");
     let events = run.status.events();
     let replaced: Vec<&str> = events
