@@ -122,11 +122,16 @@ pub fn aggregate<'a>(records: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> 
             tags: Vec::new(),
         });
     }
-    let body = message.encode_to_vec();
-    let mut out = Vec::with_capacity(MAGIC.len() + body.len() + DIGEST_LEN);
+    frame(&message.encode_to_vec())
+}
+
+/// The Kinesis record data of an aggregate's protobuf `message`: the magic, the message
+/// and its MD5.
+pub fn frame(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(MAGIC.len() + message.len() + DIGEST_LEN);
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&Md5::digest(&body));
+    out.extend_from_slice(message);
+    out.extend_from_slice(&Md5::digest(message));
     out
 }
 
