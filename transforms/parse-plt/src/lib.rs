@@ -147,6 +147,10 @@ impl std::fmt::Display for LineError {
             LineError::NotANumber { field, value } => {
                 write!(f, "{field} is not a number: {value}")
             }
+            // A huge value in exponent form: `{}` would print all of its 300 digits.
+            LineError::OutOfRange { field, value } if value.abs() >= 1e9 => {
+                write!(f, "{field} out of range: {value:e}")
+            }
             LineError::OutOfRange { field, value } => write!(f, "{field} out of range: {value}"),
             LineError::Time(e) => write!(f, "bad date/time: {e}"),
         }
