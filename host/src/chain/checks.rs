@@ -143,27 +143,37 @@ pub fn take_invalid_points(points: &mut PointColumns, limits: &Limits) -> Vec<(u
     invalid
 }
 
-/// One branch-free pass per column: whether every point is valid.
+/// One branch-free pass per column: whether every point is valid. Each pass counts the
+/// values outside their range (a sum of comparisons, which the compiler turns into vector
+/// compares and adds); this runs on every module's output of every batch.
 fn all_valid(p: &PointColumns, ts_range: &RangeInclusive<i64>) -> bool {
-    let within =
-        |column: &[f64], bound: f64| column.iter().fold(true, |ok, v| ok & (v.abs() <= bound));
+    // `!(|v| <= bound)` is true for NaN too.
+    let outside = |column: &[f64], bound: f64| -> usize {
+        column.iter().map(|v| usize::from(!(v.abs() <= bound))).sum()
+    };
     // NaN is "absent" for these; only an infinity is not a value.
-    let not_infinite = |column: &[f64]| {
+    let infinite = |column: &[f64]| -> usize {
         column
             .iter()
-            .fold(true, |ok, v| ok & (v.abs() != f64::INFINITY))
+            .map(|v| usize::from(v.abs() == f64::INFINITY))
+            .sum()
     };
     let (low, high) = (*ts_range.start(), *ts_range.end());
-    within(&p.lat, 90.0)
-        & within(&p.lon, 180.0)
-        & p.ts_ms
-            .iter()
-            .fold(true, |ok, &t| ok & (t >= low) & (t <= high))
-        & not_infinite(&p.alt_m)
-        & not_infinite(&p.dist_m)
-        & not_infinite(&p.speed_mps)
-        & not_infinite(&p.heading_deg)
-        & (p.flags.iter().fold(0, |all, f| all | f) & RESERVED_FLAGS == 0)
+    let times: usize = p
+        .ts_ms
+        .iter()
+        .map(|&t| usize::from((t < low) | (t > high)))
+        .sum();
+    let flags = p.flags.iter().fold(0, |all, f| all | f);
+    outside(&p.lat, 90.0)
+        + outside(&p.lon, 180.0)
+        + times
+        + infinite(&p.alt_m)
+        + infinite(&p.dist_m)
+        + infinite(&p.speed_mps)
+        + infinite(&p.heading_deg)
+        == 0
+        && flags & RESERVED_FLAGS == 0
 }
 
 /// Why point `i` is not valid, naming the first field that is not.
