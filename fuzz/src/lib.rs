@@ -24,7 +24,10 @@ const MAX_CAUSE: usize = 300;
 pub fn plt_line(data: &[u8]) {
     match parse_plt::parse_line(data) {
         Ok(point) => {
-            assert!(point.lat.abs() <= 90.0 && point.lon.abs() <= 180.0, "{point:?}");
+            assert!(
+                point.lat.abs() <= 90.0 && point.lon.abs() <= 180.0,
+                "{point:?}"
+            );
             assert!(point.alt_m.is_none_or(f64::is_finite), "{point:?}");
             // Years 0001 to 9999.
             assert!(

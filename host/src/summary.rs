@@ -103,7 +103,7 @@ impl fmt::Display for Summary {
         };
         writeln!(f, "  accounting     {balance}")?;
         for (name, count) in &self.source {
-            writeln!(f, "  {name:<40} {count:>12}")?;
+            writeln!(f, "  {name:<14} {count:>12}")?;
         }
         writeln!(f, "  load modules   {:>12.3} s", self.load.as_secs_f64())?;
         if let Some(first) = self.first_point {

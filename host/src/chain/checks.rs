@@ -149,7 +149,10 @@ pub fn take_invalid_points(points: &mut PointColumns, limits: &Limits) -> Vec<(u
 fn all_valid(p: &PointColumns, ts_range: &RangeInclusive<i64>) -> bool {
     // `!(|v| <= bound)` is true for NaN too.
     let outside = |column: &[f64], bound: f64| -> usize {
-        column.iter().map(|v| usize::from(!(v.abs() <= bound))).sum()
+        column
+            .iter()
+            .map(|v| usize::from(!(v.abs() <= bound)))
+            .sum()
     };
     // NaN is "absent" for these; only an infinity is not a value.
     let infinite = |column: &[f64]| -> usize {

@@ -228,11 +228,9 @@ impl Source for FilesSource {
     fn counters(&self) -> Vec<(&'static str, u64)> {
         vec![
             ("files read", self.counts.files),
-            ("files with no points", self.counts.files_without_points),
-            (
-                "bytes in no record (headers, line ends)",
-                self.counts.bytes_outside_records,
-            ),
+            ("files no point", self.counts.files_without_points),
+            // Headers and line ends: bytes read that are in no record.
+            ("bytes skipped", self.counts.bytes_outside_records),
         ]
     }
 }
@@ -355,11 +353,8 @@ mod tests {
             source.counters(),
             [
                 ("files read", 2),
-                ("files with no points", 1),
-                (
-                    "bytes in no record (headers, line ends)",
-                    (plt::HEADER.len() + 2 + 2) as u64
-                ),
+                ("files no point", 1),
+                ("bytes skipped", (plt::HEADER.len() + 2 + 2) as u64),
             ]
         );
     }

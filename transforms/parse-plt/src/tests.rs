@@ -140,7 +140,10 @@ fn a_refusal_quotes_only_the_start_of_a_long_field() {
     assert!(err.len() < 120, "{} bytes: {err:.200}", err.len());
     assert!(err.contains("(1048577 bytes)"), "{err}");
     // Found by fuzzing: a 300-digit latitude printed whole in its refusal.
-    let line = format!("{},116.3,0,492,39744.1,2008-10-23,02:53:04", "8".repeat(300));
+    let line = format!(
+        "{},116.3,0,492,39744.1,2008-10-23,02:53:04",
+        "8".repeat(300)
+    );
     let err = parse_line(line.as_bytes()).unwrap_err().to_string();
     assert_eq!(err, "latitude out of range: 8.88888888888889e299");
     let date = "2".repeat(100_000);
