@@ -9,9 +9,9 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use waystream::document::{DocumentEncoder, Encoded};
 use waystream::engine::bindings as host;
 use waystream::engine::{Engine, Instance, Limits, Module};
+use waystream_contract::document::{DocumentEncoder, Encoded};
 use waystream_guest::{self as guest, Transform};
 
 const N: usize = 1024;
@@ -192,7 +192,7 @@ fn encoding(c: &mut Criterion) {
             encoder.encode(
                 &host_batch.trajectories,
                 &host_batch.zone_sets,
-                host_points,
+                host_points.iter(),
                 &mut out,
             );
             black_box(out.bytes.len())

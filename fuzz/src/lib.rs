@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use waystream_contract::plt::LineSplitter;
-use waystream_records::{aggregation, lines};
+use waystream_contract::{aggregation, kinesis as lines};
 
 /// The longest refusal a parser may write for one line, in bytes: causes quote a field's
 /// start, not a megabyte of it.

@@ -72,7 +72,7 @@ fn line_splitter() {
 
 #[test]
 fn kpl_aggregate() {
-    let aggregate = waystream_records::aggregation::aggregate([
+    let aggregate = waystream_contract::aggregation::aggregate([
         (
             "021/20081023025304",
             &b"0\t39.9,116.3,0,492,39744.1,2008-10-23,02:53:04"[..],

@@ -39,7 +39,6 @@
 //! (or `cargo xtask build-transforms` for the project's own), with `crate-type = ["cdylib",
 //! "rlib"]` in the crate's manifest.
 
-mod contract_methods;
 mod points;
 pub mod state;
 pub mod testing;
@@ -62,35 +61,16 @@ pub mod bindings {
 // the host's, from one definition.
 mod methods {
     use crate::bindings::waystream::transform::types::{Batch, PointColumns, RawLines, Records};
-    crate::__contract_methods!();
+    waystream_contract::__contract_methods!();
 }
 
 pub use bindings::waystream::transform::log::Level;
 pub use bindings::waystream::transform::types::{
     Batch, Output, RawLines, Records, Rejection, Trajectory,
 };
-#[doc(hidden)]
-pub use points::present as __present;
 pub use points::{NO_ZONES, Point, PointColumns};
-
 /// Bits of [`Point::flags`], as documented in the WIT contract (`point-flags`).
-pub mod flags {
-    /// The speed from the previous point is above the configured limit (`speed`).
-    pub const IMPLAUSIBLE_SPEED: u32 = 1;
-    /// The point is in a zone the previous point was not in (`geofence`).
-    pub const ZONE_ENTER: u32 = 1 << 1;
-    /// The previous point was in a zone this one is not in (`geofence`).
-    pub const ZONE_EXIT: u32 = 1 << 2;
-    /// The source had no valid altitude (`parse-plt`).
-    pub const ALTITUDE_MISSING: u32 = 1 << 3;
-    /// Names of the bits above, in bit order, as they appear in output documents.
-    pub const NAMES: [(u32, &str); 4] = [
-        (IMPLAUSIBLE_SPEED, "implausible_speed"),
-        (ZONE_ENTER, "zone_enter"),
-        (ZONE_EXIT, "zone_exit"),
-        (ALTITUDE_MISSING, "altitude_missing"),
-    ];
-}
+pub use waystream_contract::flags;
 
 /// A transform: one instance per module version per host worker.
 ///

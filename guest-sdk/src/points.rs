@@ -28,37 +28,7 @@
 //! [`Transform::process`]: crate::Transform::process
 
 pub use crate::bindings::waystream::transform::types::PointColumns;
-
-/// The `zones` column's marker for "in no zone" (see `zone-set-index` in the contract).
-pub const NO_ZONES: u32 = u32::MAX;
-
-/// One GPS point: a row of [`PointColumns`], with absent values as `None`.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Point {
-    /// Index into the batch's `trajectories` table.
-    pub trajectory: u32,
-    /// Position of the point in its trajectory. Geolife timestamps have 1-second
-    /// resolution and repeat, so order is by `seq`, never by `ts_ms`.
-    pub seq: u32,
-    /// Time in milliseconds since the Unix epoch, UTC.
-    pub ts_ms: i64,
-    /// WGS84 degrees.
-    pub lat: f64,
-    /// WGS84 degrees.
-    pub lon: f64,
-    /// Altitude in metres; none when the source had none (Geolife's -777).
-    pub alt_m: Option<f64>,
-    /// Index into the batch's `zone_sets` table; none means "in no zone" or not computed.
-    pub zones: Option<u32>,
-    /// Great-circle distance from the previous point of the trajectory, metres.
-    pub dist_m: Option<f64>,
-    /// Speed from the previous point, metres per second.
-    pub speed_mps: Option<f64>,
-    /// Initial bearing from the previous point, degrees clockwise from north, [0, 360).
-    pub heading_deg: Option<f64>,
-    /// See [`crate::flags`].
-    pub flags: u32,
-}
+pub use waystream_contract::{NO_ZONES, Point};
 
 impl PointColumns {
     /// Checks what code indexing the columns point by point relies on: every column is as
@@ -80,13 +50,6 @@ impl PointColumns {
             None => Ok(()),
         }
     }
-}
-
-/// A float column's value as an option: `NaN` is absent.
-#[doc(hidden)]
-#[inline]
-pub fn present(v: f64) -> Option<f64> {
-    (!v.is_nan()).then_some(v)
 }
 
 #[cfg(test)]

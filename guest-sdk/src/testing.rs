@@ -15,19 +15,7 @@ pub fn trajectory(user: &str, id: &str) -> Trajectory {
 
 /// A point with the given identity, time and position; every derived field empty.
 pub fn point(trajectory: u32, seq: u32, ts_ms: i64, lat: f64, lon: f64) -> Point {
-    Point {
-        trajectory,
-        seq,
-        ts_ms,
-        lat,
-        lon,
-        alt_m: None,
-        zones: None,
-        dist_m: None,
-        speed_mps: None,
-        heading_deg: None,
-        flags: 0,
-    }
+    Point::at(trajectory, seq, ts_ms, lat, lon)
 }
 
 /// A batch of points, all belonging to one trajectory table entry `test/t` (index 0) unless

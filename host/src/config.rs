@@ -1,52 +1,17 @@
 //! The pipeline config: one TOML file.
 //!
-//! ```toml
-//! batch_size = 1024                 # lines per batch (default 1024)
-//!
-//! [source]
-//! type = "files"
-//! path = "demo/plt"                 # a folder searched for *.plt, or one file
-//!
-//! [[transforms]]                    # the chain, in order
-//! name = "parse-plt"
-//! path = "target/modules/parse-plt.wasm"
-//!
-//! [[transforms]]
-//! name = "geofence"
-//! path = "target/modules/geofence.wasm"
-//! config_files = { zones = "zones/beijing.geojson" }   # file contents go into the config
-//!
-//! [[transforms]]
-//! name = "speed"
-//! path = "target/modules/speed.wasm"
-//! config = { max_speed_mps = 100 }  # handed to the module's init as JSON
-//!
-//! [sink]
-//! type = "ndjson"
-//! path = "demo/out/points.ndjson"
-//!
-//! [dead_letter]
-//! type = "ndjson"
-//! path = "demo/out/dead-letter.ndjson"
-//!
-//! [limits]                          # per module instance
-//! memory_mib = 256
-//! call_timeout_ms = 5000            # 0: no limit, ~20 % faster; trusted modules only
-//! ```
-//!
-//! Digest pinning (opt-in): with `require_pinned_digests = true` at the top level, a
-//! module loads (at start or on reload) only if the sha256 digest of its file is listed
-//! in its `allowed_digests = ["sha256:…"]`; any other version is refused, logged and never
-//! instantiated.
-//!
-//! Relative paths are relative to the config file's folder (for the embedded default: the
-//! current directory).
+//! README.md's "Config reference" is the one description of every key, with examples; a
+//! test (`host/tests/config_reference.rs`) parses it against these types, so the two
+//! cannot drift. Each table is a type here: [`PipelineConfig`] (the top level),
+//! [`ModuleConfig`] (`[[transforms]]`), [`SourceConfig`], [`SinkConfig`],
+//! [`DeadLetterConfig`] and [`Limits`]. Relative paths are relative to the config file's
+//! folder (for the embedded default: the current directory).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::Limits;
 use crate::sinks::{DeadLetterConfig, SinkConfig};
@@ -56,7 +21,7 @@ use crate::sources::SourceConfig;
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
 
 /// A whole pipeline.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Records per batch: a call into a module carries one batch.
@@ -82,7 +47,7 @@ fn default_batch_size() -> usize {
 }
 
 /// One module of the chain.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModuleConfig {
     /// The module's name in logs, metrics and dead letters.

@@ -4,23 +4,22 @@
 //! `line` when it is UTF-8, as `line_base64` otherwise, so no byte is lost to a
 //! replacement character), where it came from, the cause, and the module (name and
 //! sha256 digest) that refused it; when the record had already become a point, that point
-//! too. Dead-letter sinks write them as NDJSON, one self-contained letter per line.
+//! too, as its output document. The pipeline encodes letters as NDJSON
+//! ([`DeadLetter::encode`]), one self-contained letter per line, and hands the bytes to
+//! the dead-letter sink like any other records.
 //!
 //! The cause is a [`Cause`]: capped and on one line. Every letter of a failed batch
 //! shares the batch's one cause in memory.
 
 use base64::Engine as _;
-use serde::Serialize;
-use serde::ser::SerializeMap;
+use waystream_contract::document::DocumentEncoder;
 
 use crate::cause::Cause;
-use crate::chain::{original_lines, record_identity};
-use crate::document::DocumentEncoder;
 use crate::engine::Module;
 use crate::engine::bindings::{Batch, Records};
 
 /// One record the pipeline could not deliver.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
     /// The module that refused or failed the record.
     pub module: String,
@@ -36,14 +35,12 @@ pub struct DeadLetter {
     pub trajectory: String,
     pub seq: u32,
     /// The original input line.
-    #[serde(flatten)]
     pub line: OriginalLine,
-    /// The record as a point document, when it was one already.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub point: Option<serde_json::Value>,
+    /// The record as an output document (JSON, as the encoder wrote it), when it was a
+    /// point already.
+    pub point: Option<Vec<u8>>,
     /// Where the source read the record, for a source that can say (Kinesis:
     /// `<shard>/<sequence number>:<sub-sequence number>`; files: the file's path).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_position: Option<String>,
 }
 
@@ -76,23 +73,6 @@ impl OriginalLine {
     }
 }
 
-impl Serialize for OriginalLine {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        match std::str::from_utf8(&self.bytes) {
-            Ok(text) => map.serialize_entry("line", text)?,
-            Err(_) => map.serialize_entry(
-                "line_base64",
-                &base64::engine::general_purpose::STANDARD.encode(&self.bytes),
-            )?,
-        }
-        if let Some(len) = self.cut_from {
-            map.serialize_entry("line_bytes", &len)?;
-        }
-        map.end()
-    }
-}
-
 impl DeadLetter {
     /// Dead letters for records of `input` (the batch a module was given, which came from
     /// the source batch `source`), each with its own cause: `(index in input, cause)`.
@@ -104,19 +84,19 @@ impl DeadLetter {
         records: impl Iterator<Item = (usize, Cause)>,
     ) -> Vec<Self> {
         // Points carry (trajectory, seq); the original line is found through the source.
-        let lines = original_lines(source);
+        let lines = source.original_lines();
         records
             .map(|(index, cause)| {
-                let (t, seq) = record_identity(input, index).unwrap_or((u32::MAX, u32::MAX));
+                let (t, seq) = input.identity(index).unwrap_or((u32::MAX, u32::MAX));
                 let (user, trajectory) = input
                     .trajectories
                     .get(t as usize)
                     .map(|tr| (tr.user.clone(), tr.id.clone()))
                     .unwrap_or_default();
                 let point = match &input.records {
-                    Records::Points(points) => points.get(index).and_then(|p| {
-                        DocumentEncoder::to_value(&input.trajectories, &input.zone_sets, &p)
-                    }),
+                    Records::Points(points) => points
+                        .get(index)
+                        .map(|p| DocumentEncoder::one(&input.trajectories, &input.zone_sets, &p)),
                     Records::Lines(_) => None,
                 };
                 DeadLetter {
@@ -152,20 +132,20 @@ impl DeadLetter {
     }
 
     /// A document a sink cannot take (too large for it): the record made it through the
-    /// chain, so the letter holds the document as its `point`.
-    pub fn from_sink(sink: &str, cause: Cause, document: serde_json::Value) -> Self {
-        let text = |key: &str| document[key].as_str().unwrap_or_default().to_string();
+    /// chain, so the letter holds the document (without its `\n`) as its `point`; `who`
+    /// is the point's (user, trajectory, seq).
+    pub fn from_sink(sink: &str, cause: Cause, document: &[u8], who: (&str, &str, u32)) -> Self {
         DeadLetter {
             module: sink.to_string(),
             digest: String::new(),
             generation: 0,
             cause,
             batch_failed: false,
-            user: text("user"),
-            trajectory: text("trajectory"),
-            seq: document["seq"].as_u64().unwrap_or_default() as u32,
+            user: who.0.to_string(),
+            trajectory: who.1.to_string(),
+            seq: who.2,
             line: OriginalLine::default(),
-            point: Some(document),
+            point: Some(document.strip_suffix(b"\n").unwrap_or(document).to_vec()),
             source_position: None,
         }
     }
@@ -189,6 +169,66 @@ impl DeadLetter {
     }
 }
 
+impl DeadLetter {
+    /// Appends the letter as one line of JSON (ending in `\n`) to `out`: the format every
+    /// dead-letter sink stores.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let string = |text: &str, out: &mut Vec<u8>| {
+            // Writing to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, text);
+        };
+        out.extend_from_slice(b"{\"module\":");
+        string(&self.module, out);
+        out.extend_from_slice(b",\"digest\":");
+        string(&self.digest, out);
+        out.extend_from_slice(b",\"generation\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.generation).as_bytes());
+        out.extend_from_slice(b",\"cause\":");
+        string(&self.cause, out);
+        out.extend_from_slice(b",\"batch_failed\":");
+        out.extend_from_slice(if self.batch_failed { b"true" } else { b"false" });
+        out.extend_from_slice(b",\"user\":");
+        string(&self.user, out);
+        out.extend_from_slice(b",\"trajectory\":");
+        string(&self.trajectory, out);
+        out.extend_from_slice(b",\"seq\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.seq).as_bytes());
+        match self.line.text() {
+            Some(text) => {
+                out.extend_from_slice(b",\"line\":");
+                string(text, out);
+            }
+            None => {
+                out.extend_from_slice(b",\"line_base64\":\"");
+                let encoded = base64::engine::general_purpose::STANDARD.encode(&self.line.bytes);
+                out.extend_from_slice(encoded.as_bytes());
+                out.push(b'"');
+            }
+        }
+        if let Some(len) = self.line.cut_from {
+            out.extend_from_slice(b",\"line_bytes\":");
+            out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+        }
+        if let Some(point) = &self.point {
+            // A document the encoder wrote: JSON already, copied as it is.
+            out.extend_from_slice(b",\"point\":");
+            out.extend_from_slice(point);
+        }
+        if let Some(position) = &self.source_position {
+            out.extend_from_slice(b",\"source_position\":");
+            string(position, out);
+        }
+        out.extend_from_slice(b"}\n");
+    }
+
+    /// The letter as a JSON value (for tests and `waystream test`, not the hot path).
+    pub fn to_value(&self) -> serde_json::Value {
+        let mut bytes = Vec::new();
+        self.encode(&mut bytes);
+        serde_json::from_slice(&bytes).expect("the encoder writes JSON")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,10 +239,10 @@ mod tests {
 
     #[test]
     fn utf8_lines_are_text_and_others_base64_both_exact() {
-        let text: serde_json::Value = serde_json::to_value(letter(b"39.9,\xc3\xa9")).unwrap();
+        let text = letter(b"39.9,\xc3\xa9").to_value();
         assert_eq!(text["line"], "39.9,é");
         assert!(text.get("line_base64").is_none());
-        let binary: serde_json::Value = serde_json::to_value(letter(b"39.9,\xff\x00\xfe")).unwrap();
+        let binary = letter(b"39.9,\xff\x00\xfe").to_value();
         assert!(binary.get("line").is_none());
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(binary["line_base64"].as_str().unwrap())
@@ -211,12 +251,26 @@ mod tests {
     }
 
     #[test]
+    fn a_letter_is_one_line_of_json_with_its_point_as_it_was() {
+        let mut with_point = letter(b"x\ny");
+        with_point.point = Some(br#"{"user":"u","seq":3}"#.to_vec());
+        let mut bytes = Vec::new();
+        with_point.encode(&mut bytes);
+        assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), 1);
+        let value = with_point.to_value();
+        assert_eq!(value["line"], "x\ny");
+        assert_eq!(value["point"]["seq"], 3);
+        assert_eq!(value["source_position"], "here");
+        assert_eq!(value["batch_failed"], false);
+    }
+
+    #[test]
     fn a_cut_line_says_how_long_it_was() {
         let long = letter(&[b'x'; 100]);
-        let cut = serde_json::to_value(long.truncated(10).as_ref()).unwrap();
+        let cut = long.truncated(10).to_value();
         assert_eq!(cut["line"], "xxxxxxxxxx");
         assert_eq!(cut["line_bytes"], 100);
-        let whole = serde_json::to_value(long.truncated(100).as_ref()).unwrap();
+        let whole = long.truncated(100).to_value();
         assert!(whole.get("line_bytes").is_none());
     }
 }

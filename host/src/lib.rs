@@ -7,13 +7,15 @@
 //!                   └──► dead_letter ──────────────────────────────────────► sinks/
 //! ```
 //!
-//! * [`sources`]: where batches of raw lines come from (local PLT files).
+//! * [`sources`]: where batches of raw lines come from (PLT files; Kinesis with the `aws`
+//!   feature).
 //! * [`engine`]: wasmtime, the WIT bindings, module versions and sandboxed instances.
-//! * [`chain`]: a batch through every module, with the accounting checked at each step.
-//! * [`document`]: the output document (one JSON object per point).
-//! * [`dead_letter`]: records that did not make it, with their cause.
-//! * [`sinks`]: NDJSON files for documents and dead letters.
-//! * [`reload`]: hot reload of module versions and of the pipeline config.
+//! * [`chain`]: a batch through every module, with the output checked at each step.
+//! * [`dead_letter`]: records that did not make it, with their [`cause`].
+//! * [`sinks`]: where encoded documents and dead letters go (NDJSON files; Firehose and S3
+//!   with the `aws` feature). The documents themselves are `waystream_contract::document`.
+//! * [`reload`]: hot reload of module versions and of the pipeline config; [`status`]:
+//!   the versions running and the reload events.
 //! * [`pipeline`]: the run loop; [`config`]: the TOML that describes it; [`summary`]: the
 //!   closing report.
 //! * [`testing`]: built modules under test (`waystream test` and a `cargo test` harness).
@@ -23,12 +25,12 @@ pub mod cause;
 pub mod chain;
 pub mod config;
 pub mod dead_letter;
-pub mod document;
 pub mod engine;
 pub mod pipeline;
 pub mod reload;
 pub mod sinks;
 pub mod sources;
+pub mod status;
 pub mod summary;
 pub mod synth;
 pub mod testing;

@@ -38,6 +38,7 @@ enum Command {
     },
     /// Put PLT trajectories into a Kinesis stream, as the ingest Lambda does: from a
     /// folder or s3://bucket/prefix, as fast as possible or at N × real time.
+    #[cfg(feature = "aws")]
     Replay {
         /// A folder of .plt / .plt.gz files, or s3://bucket/prefix.
         from: String,
@@ -135,6 +136,7 @@ fn run(cli: Cli, started: std::time::Instant) -> Result<ExitCode> {
             modules,
             update,
         } => run_cases(&paths, &modules, update),
+        #[cfg(feature = "aws")]
         Command::Replay {
             from,
             stream,
@@ -142,17 +144,19 @@ fn run(cli: Cli, started: std::time::Instant) -> Result<ExitCode> {
             s3_path_style,
             quiet,
         } => {
-            let runtime = tokio::runtime::Runtime::new()?;
-            let report = runtime.block_on(async {
-                let clients = waystream_ingest::Clients::from_env(&stream, s3_path_style).await;
-                let options = waystream_ingest::ReplayOptions {
-                    speed,
-                    progress: !quiet,
-                };
-                let from = waystream_ingest::ReplayFrom::parse(&from);
-                waystream_ingest::replay(&from, &options, Some(&clients.s3), &clients.producer)
-                    .await
-            })?;
+            use waystream_aws::ingest::{Clients, ReplayFrom, ReplayOptions, replay};
+            let clients = Clients::from_env(&stream, s3_path_style)?;
+            let options = ReplayOptions {
+                speed,
+                progress: !quiet,
+            };
+            let from = ReplayFrom::parse(&from);
+            let report = waystream_aws::Aws::shared()?.block_on(replay(
+                &from,
+                &options,
+                Some(&clients.s3),
+                &clients.producer,
+            ))?;
             println!(
                 "put {} points in {} records ({} calls, {} entries resent) into {stream}",
                 report.lines, report.records, report.calls, report.resent

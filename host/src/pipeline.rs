@@ -11,15 +11,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use waystream_contract::document::{DocumentEncoder, Encoded};
 
+use crate::cause::Cause;
 use crate::chain::{Chain, ChainOutput};
 use crate::config::{ModuleConfig, PipelineConfig};
 use crate::dead_letter::DeadLetter;
-use crate::document::{DocumentEncoder, Encoded};
 use crate::engine::{Engine, Module, digest_of};
-use crate::reload::{ReloadStatus, Reloader, Update};
-use crate::sinks::{DeadLetterSink, Sink, split_oversize};
+use crate::reload::{Reloader, Update};
+use crate::sinks::Sink;
 use crate::sources::{Acknowledgement, Source};
+use crate::status::ReloadStatus;
 use crate::summary::Summary;
 
 /// A pipeline built from a config, ready to run.
@@ -30,7 +32,7 @@ pub struct Pipeline {
     source: Box<dyn Source>,
     chain: Chain,
     sink: Box<dyn Sink>,
-    dead_letter: Box<dyn DeadLetterSink>,
+    dead_letter: Box<dyn Sink>,
     show_progress: bool,
     stop: Arc<AtomicBool>,
     /// How long loading the modules took.
@@ -48,16 +50,17 @@ impl Pipeline {
             &config.base,
             config.require_pinned_digests,
         )?;
+        let stop = Arc::default();
         Ok(Pipeline {
             engine: engine.clone(),
             config: config.clone(),
             reloader: None,
             source: config.source.open(&config.base, config.batch_size)?,
             chain: Chain::new(engine, modules)?,
-            sink: config.sink.open(&config.base)?,
-            dead_letter: config.dead_letter.open(&config.base)?,
+            sink: config.sink.open(&config.base, &stop)?,
+            dead_letter: config.dead_letter.open(&config.base, &stop)?,
             show_progress: true,
-            stop: Arc::default(),
+            stop,
             load: started.elapsed(),
         })
     }
@@ -124,7 +127,7 @@ impl Pipeline {
             stop,
             ..
         } = &mut self;
-        let (records_in, written) = std::thread::scope(|scope| -> Result<_> {
+        let ran = std::thread::scope(|scope| -> Result<_> {
             let writer = std::thread::Builder::new()
                 .name("waystream-output".into())
                 .spawn_scoped(scope, move || {
@@ -161,8 +164,12 @@ impl Pipeline {
                 .map_err(|_| anyhow::anyhow!("the output thread panicked"))??;
             read?;
             Ok((records_in, written))
-        })?;
-        self.source.finish().context("source")?;
+        });
+        // Finished even when the sinks failed: the source then checkpoints only what was
+        // acknowledged (what the sinks made durable) and gives back what it holds.
+        let finished = self.source.finish().context("source");
+        let (records_in, written) = ran?;
+        finished?;
         progress.finish_and_clear();
         summary.records_in = records_in;
         summary.documents_out = written.documents;
@@ -180,6 +187,7 @@ impl Pipeline {
         summary.swaps = status.swaps();
         summary.reload_failures = status.failures();
         summary.snapshot_failures = status.snapshot_failures();
+        summary.config_reloads = status.config_reloads();
         summary.peak_rss_bytes = crate::summary::peak_rss_bytes();
         summary.cpu = crate::summary::CpuTime::now()
             .zip(cpu_before)
@@ -234,17 +242,18 @@ struct Written {
     first_document: Option<Instant>,
 }
 
-/// The output thread: encodes each batch's points, writes documents and dead letters in
-/// batch order, and flushes at the end. Batches that carry an acknowledgement are
-/// acknowledged, in order, after a flush that makes them durable: at most
-/// [`ACK_INTERVAL`] after they were written.
+/// The output thread: encodes each batch's points and dead letters, writes them in batch
+/// order, and flushes at the end. Batches that carry an acknowledgement are acknowledged,
+/// in order, after a flush that makes them durable: at most [`ACK_INTERVAL`] after they
+/// were written.
 fn write_outputs(
     queue: mpsc::Receiver<Output>,
     sink: &mut dyn Sink,
-    dead_letter: &mut dyn DeadLetterSink,
+    dead_letter: &mut dyn Sink,
 ) -> Result<Written> {
     let mut encoder = DocumentEncoder::default();
     let mut encoded = Encoded::default();
+    let mut letters = Encoded::default();
     let mut written = Written::default();
     let mut unacknowledged: Vec<Acknowledgement> = Vec::new();
     // When the oldest unacknowledged batch must be flushed; none while nothing waits.
@@ -268,16 +277,14 @@ fn write_outputs(
                 encoder.encode(
                     &out.batch.trajectories,
                     &out.zone_sets,
-                    &out.points,
+                    out.points.iter(),
                     &mut encoded,
                 );
                 // Documents the sink cannot take become dead letters (a rare, slow path).
-                if let Some(limit) = sink.max_document_bytes()
+                if let Some(limit) = sink.max_record_bytes()
                     && encoded.iter().any(|d| d.len() > limit)
                 {
-                    let (kept, oversize) = split_oversize(&encoded, limit, "sink");
-                    encoded = kept;
-                    dead.extend(oversize);
+                    dead.extend(take_oversize(&mut encoded, &out, limit));
                 }
                 sink.write(&encoded).context("sink")?;
                 if !encoded.is_empty() {
@@ -285,7 +292,8 @@ fn write_outputs(
                 }
                 written.documents += encoded.len() as u64;
             }
-            dead_letter.write(&dead).context("dead-letter sink")?;
+            encode_letters(&dead, dead_letter.max_record_bytes(), &mut letters);
+            dead_letter.write(&letters).context("dead-letter sink")?;
             written.letters += dead.len() as u64;
             if let Some(ack) = ack {
                 flush_by.get_or_insert_with(|| Instant::now() + ACK_INTERVAL);
@@ -301,11 +309,59 @@ fn write_outputs(
     Ok(written)
 }
 
+/// Takes the documents over `limit` bytes out of `documents`, as dead letters holding the
+/// document (`documents[i]` is the document of `out.points` row `i`).
+fn take_oversize(documents: &mut Encoded, out: &ChainOutput, limit: usize) -> Vec<DeadLetter> {
+    let mut kept = Encoded::default();
+    let mut letters = Vec::new();
+    for (i, document) in documents.iter().enumerate() {
+        if document.len() <= limit {
+            kept.push(document);
+            continue;
+        }
+        let cause = Cause::host(format!(
+            "a document of {} bytes is over the sink's limit of {limit}",
+            document.len()
+        ));
+        let point = out.points.get(i).unwrap_or_default();
+        let trajectory = out.batch.trajectories.get(point.trajectory as usize);
+        let who = trajectory.map_or(("", ""), |t| (t.user.as_str(), t.id.as_str()));
+        letters.push(DeadLetter::from_sink(
+            "sink",
+            cause,
+            document,
+            (who.0, who.1, point.seq),
+        ));
+    }
+    *documents = kept;
+    letters
+}
+
+/// Replaces `out` with `letters`, one NDJSON line each; a letter over `limit` (the
+/// dead-letter sink's record limit) has its line cut to fit.
+fn encode_letters(letters: &[DeadLetter], limit: Option<usize>, out: &mut Encoded) {
+    out.clear();
+    let mut line = Vec::new();
+    for letter in letters {
+        line.clear();
+        letter.encode(&mut line);
+        if let Some(limit) = limit
+            && line.len() > limit
+        {
+            line.clear();
+            // The line is the letter's only unbounded part: half the limit leaves room
+            // for the rest (a capped cause, the point's document).
+            letter.truncated(limit / 2).encode(&mut line);
+        }
+        out.push(&line);
+    }
+}
+
 /// Flushes both sinks, then calls the acknowledgements of what they now hold, in order.
 fn flush_and_acknowledge(
     unacknowledged: &mut Vec<Acknowledgement>,
     sink: &mut dyn Sink,
-    dead_letter: &mut dyn DeadLetterSink,
+    dead_letter: &mut dyn Sink,
 ) -> Result<()> {
     sink.flush().context("sink")?;
     dead_letter.flush().context("dead-letter sink")?;

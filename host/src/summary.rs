@@ -37,6 +37,8 @@ pub struct Summary {
     pub reload_failures: u64,
     /// Replaced versions whose `snapshot` failed (their successors started fresh).
     pub snapshot_failures: u64,
+    /// Pipeline configs reloaded (file changes and SIGHUP).
+    pub config_reloads: u64,
     /// The process's peak resident set size, where the OS tells (Linux).
     pub peak_rss_bytes: Option<u64>,
     /// CPU time the process spent during the run (all threads), where the OS tells
@@ -221,6 +223,7 @@ impl Summary {
             "swaps": self.swaps,
             "reload_failures": self.reload_failures,
             "snapshot_failures": self.snapshot_failures,
+            "config_reloads": self.config_reloads,
             "peak_rss_bytes": self.peak_rss_bytes,
             "cpu_user_s": self.cpu.map(|c| seconds(c.user)),
             "cpu_system_s": self.cpu.map(|c| seconds(c.system)),

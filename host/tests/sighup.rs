@@ -52,9 +52,12 @@ fn sighup_reloads_the_config_of_a_running_pipeline() {
         ),
     )
     .unwrap();
+    let summary = dir.path().join("summary.json");
     let mut child = Command::new(waystream)
         .args(["run", "--quiet", "--config"])
         .arg(&config)
+        .arg("--summary-json")
+        .arg(&summary)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -84,9 +87,12 @@ fn sighup_reloads_the_config_of_a_running_pipeline() {
         "the run did not survive SIGHUP: {status}\n{}",
         rest.join("\n")
     );
-    assert!(
-        rest.iter().any(|l| l.contains("pipeline config reloaded")),
-        "no config reload logged:\n{}",
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(
+        summary["config_reloads"],
+        1,
+        "the reload in the summary:\n{}",
         rest.join("\n")
     );
 }

@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
-use waystream::sources::kinesis::lines;
+use waystream_contract::kinesis as lines;
 
 use crate::{Stage, config_text_with_source, read_ndjson};
 
-/// Clients for the local servers, with a runtime to drive them from plain tests.
+/// Clients for the local servers, with the shared AWS runtime to drive them from plain
+/// tests.
 pub struct LocalAws {
-    pub runtime: tokio::runtime::Runtime,
+    pub runtime: &'static waystream_aws::Aws,
     pub kinesis: aws_sdk_kinesis::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// Path-style, as local servers need.
@@ -24,32 +25,27 @@ pub struct LocalAws {
     pub firehose: aws_sdk_firehose::Client,
 }
 
-/// The local servers, or none (and a note saying the test skips) when the test runs
-/// outside `cargo xtask test`.
-pub fn local_aws(test: &str) -> Option<LocalAws> {
-    if std::env::var_os("WAYSTREAM_LOCAL_AWS").is_none() {
-        eprintln!("{test}: skipped: no local AWS servers (run it through `cargo xtask test`)");
-        return None;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let shared = runtime.block_on(aws_config::load_defaults(
-        aws_config::BehaviorVersion::latest(),
-    ));
-    Some(LocalAws {
-        kinesis: aws_sdk_kinesis::Client::new(&shared),
-        dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+/// The local servers `cargo xtask test` starts (kinesis-mock and moto server). The tests
+/// that need them are `#[ignore]`d for a plain `cargo test`; run without the servers, they
+/// fail and say how to run them, rather than pass without testing anything.
+pub fn local_aws(test: &str) -> LocalAws {
+    assert!(
+        std::env::var_os("WAYSTREAM_LOCAL_AWS").is_some(),
+        "{test} needs the local AWS servers (kinesis-mock, moto server): run it through `cargo xtask test`, which starts them"
+    );
+    let runtime = waystream_aws::Aws::shared().expect("the AWS runtime");
+    let shared = runtime.config();
+    LocalAws {
+        kinesis: aws_sdk_kinesis::Client::new(shared),
+        dynamodb: aws_sdk_dynamodb::Client::new(shared),
         s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&shared)
+            aws_sdk_s3::config::Builder::from(shared)
                 .force_path_style(true)
                 .build(),
         ),
-        firehose: aws_sdk_firehose::Client::new(&shared),
+        firehose: aws_sdk_firehose::Client::new(shared),
         runtime,
-    })
+    }
 }
 
 /// `name` with a suffix unique to this run, so tests never meet another run's streams.

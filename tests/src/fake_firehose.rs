@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use waystream::sinks::firehose::{CallError, FirehoseClient};
+use waystream_aws::firehose::{FirehoseClient, PutError};
 
 /// What the fake refuses.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +51,7 @@ impl FakeFirehose {
 }
 
 impl FirehoseClient for FakeFirehose {
-    fn put_record_batch(&mut self, records: &[&[u8]]) -> Result<Vec<Option<String>>, CallError> {
+    fn put_record_batch(&mut self, records: &[&[u8]]) -> Result<Vec<Option<String>>, PutError> {
         self.calls += 1;
         let mut log = self.log.lock().unwrap();
         log.calls
@@ -61,12 +61,10 @@ impl FirehoseClient for FakeFirehose {
             .throttle_every
             .is_some_and(|n| self.calls.is_multiple_of(n))
         {
-            return Err(CallError::Throttled(
-                "ThrottlingException (injected)".into(),
-            ));
+            return Err(PutError::Throttled("ThrottlingException (injected)".into()));
         }
         if self.faults.server_errors.contains(&self.calls) {
-            return Err(CallError::Server("HTTP 500 (injected)".into()));
+            return Err(PutError::Server("HTTP 500 (injected)".into()));
         }
         let mut codes = Vec::with_capacity(records.len());
         for record in records {

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use waystream::document::point_id_hex;
 use waystream::synth::{SynthConfig, count_point_lines, generate};
+use waystream_contract::document::point_id::point_id_hex;
 use waystream_tests::*;
 
 /// Runs the standard chain on `input` and checks that every point line is accounted for

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use waystream::reload::{Outcome, ReloadStatus};
+use waystream::status::{Outcome, ReloadStatus};
 use waystream::{Pipeline, PipelineConfig, Summary};
 use waystream_tests::*;
 

@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use waystream::document::{Encoded, point_id_hex};
 use waystream::engine::bindings::Records;
-use waystream::sinks::firehose::{MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES};
 use waystream::sinks::{FirehoseConfig, FirehoseSink, Sink};
 use waystream::sources::{Source, SourceBatch};
 use waystream::{Pipeline, PipelineConfig};
+use waystream_aws::firehose::{MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES};
+use waystream_contract::document::Encoded;
+use waystream_contract::document::point_id::point_id_hex;
 use waystream_tests::fake_firehose::{FakeFirehose, Faults, Log};
 use waystream_tests::{Stage, StreamSource, pipeline_config, plt_line, write_plt};
 
@@ -46,7 +47,7 @@ fn documents(tag: usize, n: usize, size: usize) -> Encoded {
 fn send_through(faults: Faults, batches: &[Encoded]) -> Log {
     let fake = FakeFirehose::new(faults, 7);
     let log = fake.log.clone();
-    let mut sink = FirehoseSink::new(fake, firehose_config());
+    let mut sink = FirehoseSink::new(fake, firehose_config(), Default::default());
     let stats = sink.stats();
     for batch in batches {
         Sink::write(&mut sink, batch).unwrap();
@@ -127,9 +128,9 @@ fn throttling_and_a_burst_of_server_errors_are_retried_without_loss() {
 fn a_document_over_1000_kib_is_refused_before_any_call() {
     let fake = FakeFirehose::new(Faults::default(), 1);
     let log = fake.log.clone();
-    let mut sink = FirehoseSink::new(fake, firehose_config());
+    let mut sink = FirehoseSink::new(fake, firehose_config(), Default::default());
     // The pipeline asks first, and dead-letters what is larger (see the test below).
-    assert_eq!(sink.max_document_bytes(), Some(1000 * 1024));
+    assert_eq!(sink.max_record_bytes(), Some(1000 * 1024));
     let error = Sink::write(&mut sink, &documents(0, 1, MAX_RECORD_BYTES + 1)).unwrap_err();
     assert!(error.to_string().contains("over Firehose's"), "{error}");
     Sink::flush(&mut sink).unwrap();
@@ -169,7 +170,7 @@ impl Sink for SmallSink {
     fn flush(&mut self) -> anyhow::Result<()> {
         Ok(())
     }
-    fn max_document_bytes(&self) -> Option<usize> {
+    fn max_record_bytes(&self) -> Option<usize> {
         Some(self.limit)
     }
 }
@@ -323,7 +324,11 @@ fn batches_are_acknowledged_only_after_firehose_accepted_them() {
         .unwrap()
         .show_progress(false)
         .with_source(Box::new(source))
-        .with_sink(Box::new(FirehoseSink::new(fake, firehose_config())))
+        .with_sink(Box::new(FirehoseSink::new(
+            fake,
+            firehose_config(),
+            Default::default(),
+        )))
         .run()
         .unwrap();
     assert!(summary.balanced(), "{summary}");

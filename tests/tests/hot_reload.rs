@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use waystream::engine::digest_of;
-use waystream::reload::{Outcome, ReloadEvent, ReloadStatus};
+use waystream::status::{Outcome, ReloadEvent, ReloadStatus};
 use waystream::{Pipeline, PipelineConfig, Summary};
 use waystream_tests::*;
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use waystream::sources::kinesis::aggregation::{MAGIC, aggregate};
+use waystream_contract::aggregation::{MAGIC, aggregate};
 use waystream_tests::aws::{
     Host, LocalAws, Placed, PointRecord, document_key, interleave, kinesis_source, local_aws,
     point_records, record_key, unique, wait_until,
@@ -69,10 +69,9 @@ fn checkpoint_of(item: &HashMap<String, AttributeValue>) -> (String, u64) {
 }
 
 #[test]
+#[ignore = "needs the local AWS servers: `cargo xtask test` starts them and runs it"]
 fn one_host_reads_a_four_shard_stream_and_releases_its_leases_on_sigterm() {
-    let Some(aws) = local_aws("one_host_reads_a_four_shard_stream") else {
-        return;
-    };
+    let aws = local_aws("one_host_reads_a_four_shard_stream");
     let (stream, table) = (&unique("one-host"), &unique("one-host-leases"));
     aws.create_stream(stream, 4);
     let records = interleave(&point_records("one", 24, 40));
@@ -141,10 +140,9 @@ fn one_host_reads_a_four_shard_stream_and_releases_its_leases_on_sigterm() {
 }
 
 #[test]
+#[ignore = "needs the local AWS servers: `cargo xtask test` starts them and runs it"]
 fn two_hosts_split_the_shards_and_the_survivor_takes_over_after_a_kill() {
-    let Some(aws) = local_aws("two_hosts_split_the_shards") else {
-        return;
-    };
+    let aws = local_aws("two_hosts_split_the_shards");
     let (stream, table) = (&unique("two-hosts"), &unique("two-hosts-leases"));
     let failover = Duration::from_millis(3000);
     aws.create_stream(stream, 4);
@@ -216,10 +214,9 @@ fn two_hosts_split_the_shards_and_the_survivor_takes_over_after_a_kill() {
 }
 
 #[test]
+#[ignore = "needs the local AWS servers: `cargo xtask test` starts them and runs it"]
 fn a_killed_host_resumes_after_its_last_checkpoint() {
-    let Some(aws) = local_aws("a_killed_host_resumes") else {
-        return;
-    };
+    let aws = local_aws("a_killed_host_resumes");
     let (stream, table) = (&unique("restart"), &unique("restart-leases"));
     aws.create_stream(stream, 2);
     let records = interleave(&point_records("restart", 20, 100));
@@ -298,10 +295,9 @@ fn a_killed_host_resumes_after_its_last_checkpoint() {
 }
 
 #[test]
+#[ignore = "needs the local AWS servers: `cargo xtask test` starts them and runs it"]
 fn split_and_merge_while_records_flow_keep_every_trajectory_in_order() {
-    let Some(aws) = local_aws("split_and_merge") else {
-        return;
-    };
+    let aws = local_aws("split_and_merge");
     let (stream, table) = (&unique("reshard"), &unique("reshard-leases"));
     aws.create_stream(stream, 2);
     let records = interleave(&point_records("reshard", 16, 90));
@@ -367,10 +363,9 @@ fn aggregated(records: &[PointRecord]) -> PointRecord {
 }
 
 #[test]
+#[ignore = "needs the local AWS servers: `cargo xtask test` starts them and runs it"]
 fn kpl_aggregates_are_split_and_bad_ones_pass_through_or_dead_letter() {
-    let Some(aws) = local_aws("kpl_aggregates") else {
-        return;
-    };
+    let aws = local_aws("kpl_aggregates");
     let (stream, table) = (&unique("kpl"), &unique("kpl-leases"));
     aws.create_stream(stream, 1);
     let records = point_records("kpl", 3, 30);
@@ -440,10 +435,9 @@ fn kpl_aggregates_are_split_and_bad_ones_pass_through_or_dead_letter() {
 }
 
 #[test]
+#[ignore = "needs the local AWS servers: `cargo xtask test` starts them and runs it"]
 fn resumes_exactly_after_the_checkpoints_of_a_kcl_lease_table() {
-    let Some(aws) = local_aws("resumes_from_a_kcl_lease_table") else {
-        return;
-    };
+    let aws = local_aws("resumes_from_a_kcl_lease_table");
     let (stream, table) = (&unique("kcl"), &unique("kcl-leases"));
     aws.create_stream(stream, 2);
     // Plain records for two trajectories, KPL aggregates of 10 for two others.
@@ -578,10 +572,9 @@ fn seed_kcl_lease(aws: &LocalAws, table: &str, shard: &str, checkpoint: &str, su
 }
 
 #[test]
+#[ignore = "needs the local AWS servers: `cargo xtask test` starts them and runs it"]
 fn shards_without_a_checkpoint_start_at_latest_or_at_a_timestamp() {
-    let Some(aws) = local_aws("starting_positions") else {
-        return;
-    };
+    let aws = local_aws("starting_positions");
     let records = point_records("start", 4, 60);
     let (before, after) = records.split_at(records.len() / 2);
     let keys = |records: &[PointRecord]| -> HashSet<(String, u32)> {

@@ -61,15 +61,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     }
     std::fs::create_dir_all(&work)?;
     let (data, data_label) = data_set(&bin("waystream"), &work, options.smoke)?;
-    let zones = root.join("../shared/data/zones/beijing.geojson");
-    let grid = root.join("../shared/data/zones/beijing-grid-2500.geojson");
-    for file in [&zones, &grid] {
-        anyhow::ensure!(
-            file.exists(),
-            "{} is missing (the bench zones live in ../shared)",
-            file.display()
-        );
-    }
+    let (zones, grid, zones_label) = zone_sets(root, &work)?;
 
     let table = output(
         Command::new(bin("bench"))
@@ -127,7 +119,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let report = format!(
         "# Benchmarks\n\n\
          Written by `cargo xtask bench{}` on {}.\n\n\
-         - machine: {}\n- data set: {data_label}\n- builds: {profile}; components from `cargo xtask build-transforms`\n\
+         - machine: {}\n- data set: {data_label}\n- {zones_label}\n- builds: {profile}; components from `cargo xtask build-transforms`\n\
          - Wasm figures are time inside the module calls, boundary included; native figures run the same\n  \
          transform crates as plain Rust on the same batches (1,024 lines each).\n\n\
          {table}{e2e}\n\n\
@@ -194,6 +186,59 @@ fn which(program: &str) -> bool {
 }
 
 /// The folder of PLT files to measure on, and how to name it in the report.
+/// The 12-zone set and the 2,500-zone grid of the geofence measurements: the project's
+/// shared zone sets (`../shared/data/zones`) when they are there, so figures stay
+/// comparable; otherwise the repository's demo zones and a generated grid of the same
+/// size (a clone without `../shared` still runs every command). Also says which.
+fn zone_sets(root: &Path, work: &Path) -> Result<(PathBuf, PathBuf, String)> {
+    let shared = root.join("../shared/data/zones");
+    let (zones, grid) = (
+        shared.join("beijing.geojson"),
+        shared.join("beijing-grid-2500.geojson"),
+    );
+    if zones.exists() && grid.exists() {
+        return Ok((
+            zones,
+            grid,
+            "zones: ../shared/data/zones (12 zones; 2,500-zone grid)".into(),
+        ));
+    }
+    let generated = work.join("grid-2500.geojson");
+    std::fs::write(&generated, square_grid(50, 50))?;
+    eprintln!(
+        "xtask: ../shared/data/zones is absent: the demo zones and a generated 2,500-zone grid stand in"
+    );
+    Ok((
+        root.join("zones/beijing-demo.geojson"),
+        generated,
+        "zones: the repository's demo zones (8) and a generated 2,500-square grid (../shared/data/zones was absent)".into(),
+    ))
+}
+
+/// A GeoJSON FeatureCollection of `columns × rows` square zones tiling central Beijing.
+fn square_grid(columns: u32, rows: u32) -> String {
+    let (west, south, east, north) = (116.20, 39.80, 116.55, 40.05);
+    let (dx, dy) = (
+        (east - west) / f64::from(columns),
+        (north - south) / f64::from(rows),
+    );
+    let features: Vec<String> = (0..rows)
+        .flat_map(|r| (0..columns).map(move |c| (r, c)))
+        .map(|(r, c)| {
+            let (x, y) = (west + f64::from(c) * dx, south + f64::from(r) * dy);
+            format!(
+                r#"{{"type":"Feature","properties":{{"name":"cell-{r}-{c}"}},"geometry":{{"type":"Polygon","coordinates":[[[{x},{y}],[{x1},{y}],[{x1},{y1}],[{x},{y1}],[{x},{y}]]]}}}}"#,
+                x1 = x + dx,
+                y1 = y + dy
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+        features.join(",")
+    )
+}
+
 fn data_set(waystream: &Path, work: &Path, smoke: bool) -> Result<(PathBuf, String)> {
     let data = work.join("data");
     std::fs::create_dir_all(&data)?;

@@ -27,6 +27,8 @@ const COMPONENTS: [(&str, &str); 5] = [
     ("hostile", "hostile"),
     ("incompatible", "incompatible"),
 ];
+/// The components the demo runs (the first of [`COMPONENTS`]).
+const DEMO_COMPONENTS: usize = 3;
 /// (package, feature, component name): test builds that differ by a feature, one by one.
 const VARIANTS: [(&str, &str, &str); 2] = [
     ("hostile", "init-fails", "hostile-init-fails"),
@@ -95,20 +97,27 @@ fn ensure_wasm_target() -> Result<()> {
     }
 }
 
+/// Builds every component: the project's transforms and the test guests.
 pub(crate) fn build_transforms(root: &Path) -> Result<()> {
+    build_components(root, &COMPONENTS)?;
+    for (package, feature, name) in VARIANTS {
+        run(wasm_build().args(["-p", package, "--features", feature]))?;
+        copy_component(root, package, name)?;
+    }
+    Ok(())
+}
+
+/// Builds `components` in one cargo call and copies them to `target/modules`.
+fn build_components(root: &Path, components: &[(&str, &str)]) -> Result<()> {
     ensure_wasm_target()?;
     let out_dir = root.join("target/modules");
     std::fs::create_dir_all(&out_dir)?;
     let mut build = wasm_build();
-    for (package, _) in COMPONENTS {
+    for (package, _) in components {
         build.args(["-p", package]);
     }
     run(&mut build)?;
-    for (package, name) in COMPONENTS {
-        copy_component(root, package, name)?;
-    }
-    for (package, feature, name) in VARIANTS {
-        run(wasm_build().args(["-p", package, "--features", feature]))?;
+    for (package, name) in components {
         copy_component(root, package, name)?;
     }
     eprintln!("xtask: components in {}", out_dir.display());
@@ -136,9 +145,16 @@ fn copy_component(root: &Path, package: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Builds what the demo needs and nothing more (its three components, the host without
+/// the AWS parts), then generates data and runs the embedded default pipeline.
 fn demo(root: &Path, args: &[String]) -> Result<()> {
-    build_transforms(root)?;
-    run(cargo().args(["build", "-p", "waystream"]))?;
+    let started = std::time::Instant::now();
+    build_components(root, &COMPONENTS[..DEMO_COMPONENTS])?;
+    run(cargo().args(["build", "-p", "waystream", "--no-default-features"]))?;
+    eprintln!(
+        "xtask: built the demo in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     let waystream = root.join("target/debug/waystream");
     let plt = root.join("demo/plt");
     if plt.exists() {
@@ -158,6 +174,12 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
     build_transforms(root)?;
     let mut test = cargo();
     test.args(["test", "--workspace"]).args(args);
+    // The AWS integration tests are #[ignore]d for a plain `cargo test` (they need the
+    // servers started below); here they run.
+    if !args.iter().any(|a| a == "--") {
+        test.arg("--");
+    }
+    test.arg("--include-ignored");
     test.env("WAYSTREAM_MODULES", root.join("target/modules"));
     match std::env::var_os("WAYSTREAM_GEOLIFE") {
         Some(dir) => eprintln!(

@@ -16,13 +16,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use waystream::chain::{Chain, ChainOutput};
-use waystream::document::{DocumentEncoder, Encoded};
 use waystream::engine::bindings as host;
 use waystream::engine::{Engine, Instance, Limits, Module};
-use waystream::reload::Outcome;
-use waystream::sinks::firehose::{CallError, FirehoseClient};
 use waystream::sinks::{FirehoseConfig, FirehoseSink, Sink};
+use waystream::status::Outcome;
+use waystream_aws::firehose::{FirehoseClient, PutError};
 use waystream_benches::*;
+use waystream_contract::document::{DocumentEncoder, Encoded};
 use waystream_guest::{self as guest, Transform};
 
 #[derive(Parser)]
@@ -163,7 +163,7 @@ fn main() -> Result<()> {
             encoder.encode(
                 &out.batch.trajectories,
                 &out.zone_sets,
-                &out.points,
+                out.points.iter(),
                 &mut encoded,
             );
             Ok(())
@@ -220,7 +220,7 @@ fn main() -> Result<()> {
 struct AcceptAll;
 
 impl FirehoseClient for AcceptAll {
-    fn put_record_batch(&mut self, records: &[&[u8]]) -> Result<Vec<Option<String>>, CallError> {
+    fn put_record_batch(&mut self, records: &[&[u8]]) -> Result<Vec<Option<String>>, PutError> {
         Ok(vec![None; records.len()])
     }
 }
@@ -234,7 +234,7 @@ fn firehose_sink(outputs: &[ChainOutput]) -> Result<(usize, f64, Duration)> {
         max_backoff_ms: 1,
         backpressure_after: 1,
     };
-    let mut sink = FirehoseSink::new(AcceptAll, config);
+    let mut sink = FirehoseSink::new(AcceptAll, config, Default::default());
     let stats = sink.stats();
     let mut encoder = DocumentEncoder::default();
     let mut encoded = Encoded::default();
@@ -243,7 +243,7 @@ fn firehose_sink(outputs: &[ChainOutput]) -> Result<(usize, f64, Duration)> {
             encoder.encode(
                 &out.batch.trajectories,
                 &out.zone_sets,
-                &out.points,
+                out.points.iter(),
                 &mut encoded,
             );
             Sink::write(&mut sink, &encoded)?;

@@ -22,9 +22,7 @@ use crate::cause::Cause;
 use crate::engine::Limits;
 use crate::engine::bindings::{Batch, NO_ZONES, Output, PointColumns, Records};
 
-/// Flag bits reserved for waystream's own transforms that none of them uses (yet): a
-/// module setting one is refused, so a later waystream can give them a meaning.
-pub const RESERVED_FLAGS: u32 = 0x0000_fff0;
+use waystream_contract::flags::RESERVED as RESERVED_FLAGS;
 
 /// Checks that `output` accounts for every input record exactly once. `mask` is scratch
 /// space; afterwards `mask[i]` says whether input record `i` was rejected.
@@ -80,7 +78,7 @@ pub fn check_accounting(
         let kept = (0..n).filter(|&i| !mask[i]);
         let identities = points.trajectory.iter().zip(&points.seq);
         for ((&trajectory, &seq), index) in identities.zip(kept) {
-            let expected = super::record_identity(input, index);
+            let expected = input.identity(index);
             if expected != Some((trajectory, seq)) {
                 return Err(format!(
                     "broken accounting: output point (trajectory {trajectory}, seq {seq}) does not match input record {index}"
@@ -147,11 +145,11 @@ pub fn take_invalid_points(points: &mut PointColumns, limits: &Limits) -> Vec<(u
 /// values outside their range (a sum of comparisons, which the compiler turns into vector
 /// compares and adds); this runs on every module's output of every batch.
 fn all_valid(p: &PointColumns, ts_range: &RangeInclusive<i64>) -> bool {
-    // `!(|v| <= bound)` is true for NaN too.
+    // A NaN latitude or longitude is outside too.
     let outside = |column: &[f64], bound: f64| -> usize {
         column
             .iter()
-            .map(|v| usize::from(!(v.abs() <= bound)))
+            .map(|v| usize::from((v.abs() > bound) | v.is_nan()))
             .sum()
     };
     // NaN is "absent" for these; only an infinity is not a value.
@@ -259,7 +257,7 @@ mod tests {
     }
 
     fn point(seq: u32) -> Point {
-        waystream_guest::testing::point(0, seq, 1_224_730_384_000, 39.9, 116.4)
+        Point::at(0, seq, 1_224_730_384_000, 39.9, 116.4)
     }
 
     fn output(points: PointColumns) -> Output {

@@ -14,7 +14,8 @@
 mod checks;
 mod swap;
 
-use std::collections::HashMap;
+pub use swap::ChainEntry;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,9 +24,7 @@ use crate::cause::Cause;
 use crate::dead_letter::DeadLetter;
 use crate::engine::bindings::{Batch, Output, PointColumns, Records};
 use crate::engine::{Engine, GuestError, Instance, Module};
-use crate::reload::{ActiveVersion, ReloadStatus};
-
-pub use checks::RESERVED_FLAGS;
+use crate::status::{ActiveVersion, ReloadStatus};
 
 /// Counters for one module of the chain.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -304,25 +303,5 @@ impl StageError {
 impl fmt::Display for StageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.cause())
-    }
-}
-
-/// The identity (trajectory, seq) of record `index` of a batch.
-pub fn record_identity(batch: &Batch, index: usize) -> Option<(u32, u32)> {
-    match &batch.records {
-        Records::Lines(raw) => Some((*raw.trajectory.get(index)?, *raw.seq.get(index)?)),
-        Records::Points(points) => Some((*points.trajectory.get(index)?, *points.seq.get(index)?)),
-    }
-}
-
-/// Looks up the original raw line of a (trajectory, seq) in the source batch. Used on the
-/// error path only.
-pub fn original_lines(batch: &Batch) -> HashMap<(u32, u32), &[u8]> {
-    match &batch.records {
-        Records::Lines(raw) => raw
-            .iter()
-            .map(|(bytes, trajectory, seq)| ((trajectory, seq), bytes))
-            .collect(),
-        Records::Points(_) => HashMap::new(),
     }
 }

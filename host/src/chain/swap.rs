@@ -21,7 +21,15 @@ use std::time::Instant;
 
 use super::{Chain, Stage, StageStats};
 use crate::engine::{Engine, GuestError, Instance, Module};
-use crate::reload::{ChainEntry, Outcome, ReloadStatus};
+use crate::status::{Outcome, ReloadStatus};
+
+/// One module of a reloaded chain (see [`Chain::reconfigure`]).
+pub enum ChainEntry {
+    /// Keep the running stage of this name as it is (same file, same config).
+    Keep(String),
+    /// A new or changed module; it takes over the state of the stage of its name.
+    Load(Arc<Module>),
+}
 
 /// A stage of a new chain, once its new instance (if any) has started.
 enum Planned {

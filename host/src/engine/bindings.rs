@@ -19,16 +19,49 @@ pub use self::waystream::transform::types::{
 };
 
 /// The `zones` column's value for "in no zone" (see `zone-set-index` in the contract).
-pub use waystream_guest::NO_ZONES;
+pub use waystream_contract::NO_ZONES;
 
 /// One point: row `i` of a [`PointColumns`], with the contract's `NaN` / [`NO_ZONES`]
-/// markers as `None`. The same type Rust transforms see, from the guest SDK.
-pub use waystream_guest::Point;
+/// markers as `None`. The same type Rust transforms see.
+pub use waystream_contract::Point;
 
 // The row methods of points (`len`, `get`, `iter`, `push`, `update`, `collect()`, …), the
 // lines' `push` and `iter`, and record counts: the same as the guest SDK's, from one
 // definition.
 mod methods {
     use super::{Batch, PointColumns, RawLines, Records};
-    waystream_guest::__contract_methods!();
+    waystream_contract::__contract_methods!();
+}
+
+impl waystream_contract::document::Identity for Trajectory {
+    fn user(&self) -> &str {
+        &self.user
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Batch {
+    /// The identity (trajectory index, `seq`) of record `index`.
+    pub fn identity(&self, index: usize) -> Option<(u32, u32)> {
+        match &self.records {
+            Records::Lines(raw) => Some((*raw.trajectory.get(index)?, *raw.seq.get(index)?)),
+            Records::Points(points) => {
+                Some((*points.trajectory.get(index)?, *points.seq.get(index)?))
+            }
+        }
+    }
+
+    /// The raw line of each (trajectory, `seq`) of a batch of lines (none for points): for
+    /// dead letters, on the error path only.
+    pub fn original_lines(&self) -> std::collections::HashMap<(u32, u32), &[u8]> {
+        match &self.records {
+            Records::Lines(raw) => raw
+                .iter()
+                .map(|(bytes, trajectory, seq)| ((trajectory, seq), bytes))
+                .collect(),
+            Records::Points(_) => std::collections::HashMap::new(),
+        }
+    }
 }

@@ -11,7 +11,7 @@ use wasmtime::ResourceLimiter;
 
 /// Limits for every module instance, and the budget for the texts guests hand the host.
 /// The `[limits]` table of a pipeline config.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Linear memory one instance may hold, in MiB, all its memories together. It is also

@@ -28,7 +28,6 @@
 //!
 //! [`Chain`]: crate::chain::Chain
 
-mod status;
 pub mod watch;
 
 use std::collections::HashMap;
@@ -39,11 +38,12 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
 
-pub use status::{ActiveVersion, Outcome, ReloadEvent, ReloadStatus};
 use watch::{Change, Event, FileWatcher};
 
+use crate::chain::ChainEntry;
 use crate::config::{ModuleConfig, PipelineConfig};
 use crate::engine::{Engine, Module, digest_of};
+use crate::status::{Outcome, ReloadStatus};
 
 /// A validated change for the chain, applied at the next batch boundary.
 pub enum Update {
@@ -51,14 +51,6 @@ pub enum Update {
     Module(Arc<Module>),
     /// A new chain, from a reloaded pipeline config.
     Chain(Vec<ChainEntry>),
-}
-
-/// One module of a reloaded chain.
-pub enum ChainEntry {
-    /// Keep the running stage of this name as it is (same file, same config).
-    Keep(String),
-    /// A new or changed module; it takes over the state of the stage of its name.
-    Load(Arc<Module>),
 }
 
 /// Watches a pipeline's files and validates what changes; see the module docs.

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use super::{DeadLetterSink, Sink};
-use crate::dead_letter::DeadLetter;
-use crate::document::Encoded;
+use super::Sink;
+use waystream_contract::document::Encoded;
 
 /// `type = "ndjson"`: the file to write (created, with its folder).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NdjsonConfig {
+    /// The file (relative to the config's folder).
     pub path: PathBuf,
     /// Add to an existing file instead of replacing it: what a restarted host reading a
     /// checkpointed stream (Kinesis) wants, since what it acknowledged before must stay.
@@ -110,25 +110,8 @@ fn start_writeback(file: &File, from: u64, to: u64) {
 fn start_writeback(_file: &File, _from: u64, _to: u64) {}
 
 impl Sink for NdjsonFile {
-    fn write(&mut self, documents: &Encoded) -> Result<()> {
-        self.append(&documents.bytes)
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.flush_file()
-    }
-}
-
-impl DeadLetterSink for NdjsonFile {
-    fn write(&mut self, letters: &[DeadLetter]) -> Result<()> {
-        let mut line = Vec::new();
-        for letter in letters {
-            line.clear();
-            serde_json::to_writer(&mut line, letter)?;
-            line.push(b'\n');
-            self.append(&line)?;
-        }
-        Ok(())
+    fn write(&mut self, records: &Encoded) -> Result<()> {
+        self.append(&records.bytes)
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -161,7 +144,7 @@ mod tests {
             sink.writeback_from >= WRITEBACK_EVERY,
             "writeback was started"
         );
-        Sink::flush(&mut sink).unwrap();
+        sink.flush().unwrap();
         assert_eq!(
             std::fs::read(dir.path().join("out.ndjson")).unwrap(),
             expected

@@ -24,7 +24,7 @@ use crate::dead_letter::DeadLetter;
 use crate::engine::bindings::{Batch, RawLines, Records, Trajectory};
 
 /// `[source]` with `type = "files"`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FilesSourceConfig {
     /// A folder (searched recursively) or one file.

@@ -7,22 +7,26 @@
 //! batch is durable in the sinks. That acknowledgement is what makes delivery
 //! at-least-once: a source moves its checkpoint only when it is called, in batch order.
 //!
-//! To add a source, copy `files.rs` (or `kinesis/` for a streaming one): a config struct
+//! To add a source, copy `files.rs` (or `kinesis.rs` for a streaming one): a config struct
 //! (a variant of [`SourceConfig`]) and a type implementing [`Source`].
 
 mod files;
-pub mod kinesis;
+#[cfg(feature = "aws")]
+mod kinesis;
 
 use std::path::Path;
 
 use anyhow::Result;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dead_letter::DeadLetter;
 use crate::engine::bindings::Batch;
 
 pub use files::{FilesSource, FilesSourceConfig};
-pub use kinesis::{KinesisSource, KinesisSourceConfig};
+#[cfg(feature = "aws")]
+pub use kinesis::KinesisSource;
+#[cfg(feature = "aws")]
+pub use waystream_aws::kinesis::KinesisSourceConfig;
 
 /// Called once a batch's documents and dead letters are durable in the sinks.
 pub type Acknowledgement = Box<dyn FnOnce() + Send>;
@@ -73,12 +77,13 @@ pub trait Source: Send {
 }
 
 /// The `[source]` table of a pipeline config.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum SourceConfig {
     /// PLT files under a folder.
     Files(FilesSourceConfig),
     /// A Kinesis data stream, shards leased through a DynamoDB table as KCL does.
+    #[cfg(feature = "aws")]
     Kinesis(KinesisSourceConfig),
 }
 
@@ -89,6 +94,7 @@ impl SourceConfig {
             SourceConfig::Files(config) => {
                 Ok(Box::new(FilesSource::open(config, base, batch_size)?))
             }
+            #[cfg(feature = "aws")]
             SourceConfig::Kinesis(config) => Ok(Box::new(KinesisSource::open(config, batch_size)?)),
         }
     }

@@ -92,7 +92,7 @@ fn run_and_compare(dir: &Path, modules: &Path, update: bool) -> Result<CaseOutco
     let mut rejected = String::new();
     for letter in &output.rejected {
         // Digest and generation change with every build, not with behaviour.
-        let mut value = serde_json::to_value(letter)?;
+        let mut value = letter.to_value();
         if let Some(fields) = value.as_object_mut() {
             fields.remove("digest");
             fields.remove("generation");

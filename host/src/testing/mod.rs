@@ -21,11 +21,11 @@ mod input;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use waystream_contract::document::{DocumentEncoder, Encoded};
 
 use crate::chain::Chain;
 use crate::config::ModuleConfig;
 use crate::dead_letter::DeadLetter;
-use crate::document::{DocumentEncoder, Encoded};
 use crate::engine::bindings::{Batch, RawLines, Records, Trajectory};
 use crate::engine::{Engine, Limits};
 use crate::pipeline::load_modules;
@@ -108,7 +108,7 @@ impl Harness {
         self.encoder.encode(
             &out.batch.trajectories,
             &out.zone_sets,
-            &out.points,
+            out.points.iter(),
             &mut encoded,
         );
         TestOutput {

@@ -1,4 +1,4 @@
-//! The Kinesis source: a data stream read by several hosts at once, KCL-compatible.
+//! The Kinesis consumer: a data stream read by several hosts at once, KCL-compatible.
 //!
 //! ```toml
 //! [source]
@@ -26,14 +26,14 @@
 //!   writes acknowledged checkpoints;
 //! * [`balance`]: which leases to take, so several hosts share a stream;
 //! * [`reader`]: GetRecords polling for one shard, to its end;
-//! * [`aggregation`] and [`lines`] (re-exported from `waystream-records`, which the
-//!   producers share): KPL aggregates, and how a point line is put in a record
+//! * [`crate::aggregation`] and [`waystream_contract::kinesis`] (shared with the
+//!   producers): KPL aggregates, and how a point line is put in a record
 //!   (`<user>/<trajectory>` key, `<seq>\t<line>` data);
-//! * this file: the [`KinesisSource`] the pipeline pulls batches from. It runs the
-//!   workers on its own Tokio runtime and hands each batch an acknowledgement; the
-//!   checkpoint moves only when the pipeline calls it, after the sinks made the batch
-//!   durable (at-least-once). On [`Source::finish`] it writes the last checkpoints and
-//!   releases its leases, so another host takes them at once.
+//! * this file: the [`KinesisConsumer`] the host's Kinesis source pulls [`LineBatch`]es
+//!   from. It runs the workers on the shared runtime ([`crate::Aws`]) and hands each
+//!   batch an acknowledgement; the checkpoint moves only when that is called, after the
+//!   sinks made the batch durable (at-least-once). [`KinesisConsumer::finish`] writes the
+//!   last checkpoints and releases the leases, so another host takes them at once.
 
 mod balance;
 mod leases;
@@ -50,18 +50,16 @@ use serde::Deserialize;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{Source, SourceBatch};
-use crate::cause::Cause;
-use crate::dead_letter::DeadLetter;
-use crate::engine::bindings::{Batch, RawLines, Records, Trajectory};
 use leases::{HeldLease, LeaseTable};
 pub use position::{Checkpoint, Position};
 use reader::{Chunk, ReadOptions, StreamId};
-pub use waystream_records::{aggregation, lines};
+use waystream_contract::kinesis as lines;
+
+use crate::runtime::Aws;
 use worker::{Worker, WorkerSettings};
 
 /// `[source]` with `type = "kinesis"`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct KinesisSourceConfig {
     /// The stream's name or ARN.
@@ -111,7 +109,7 @@ fn default_max_records() -> i32 {
 }
 
 /// Where a shard with no checkpoint starts.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StartingPosition {
     /// The oldest record still in the stream (nothing already there is skipped).
@@ -128,16 +126,46 @@ pub enum StartingPosition {
 const IDLE_TICK: Duration = Duration::from_millis(200);
 /// Chunks (GetRecords responses) buffered between the readers and the pipeline.
 const CHUNK_QUEUE: usize = 16;
-/// The name dead letters give for records this source refused.
-const SOURCE_NAME: &str = "source:kinesis";
-/// Longest cause a dead letter of this source keeps, in bytes.
-const CAUSE_BYTES: usize = 4096;
-
 type Acks = Vec<(Arc<HeldLease>, Checkpoint)>;
 
+/// Point lines read from the stream, in the contract's raw-lines layout: line `i` is
+/// `data[ends[i-1]..ends[i]]` of trajectory `trajectory[i]` (an index into
+/// `trajectories`) with position `seq[i]`.
+#[derive(Default)]
+pub struct LineBatch {
+    /// (user, trajectory) of each trajectory the batch holds.
+    pub trajectories: Vec<(String, String)>,
+    pub data: Vec<u8>,
+    pub ends: Vec<u32>,
+    pub trajectory: Vec<u32>,
+    pub seq: Vec<u32>,
+    /// Records that are no point line (or a corrupt aggregate), with why.
+    pub refused: Vec<RefusedRecord>,
+    /// Moves the checkpoints past this batch; call it once what came of the batch is
+    /// durable, in batch order. None when the batch reaches no new position.
+    pub ack: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl LineBatch {
+    /// Point lines in the batch.
+    pub fn lines(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+/// A record the consumer could not turn into a point line.
+pub struct RefusedRecord {
+    /// Why (it may quote the record: its key, its first field).
+    pub cause: String,
+    /// The record's data as read.
+    pub data: Vec<u8>,
+    /// `<shard>/<sequence number>:<sub-sequence number>`.
+    pub position: String,
+}
+
 /// Reads a Kinesis stream through leases; see the module docs.
-pub struct KinesisSource {
-    runtime: tokio::runtime::Runtime,
+pub struct KinesisConsumer {
+    aws: &'static Aws,
     chunks: mpsc::Receiver<Chunk>,
     /// A chunk part of which went into the previous batch, and where the rest starts.
     partial: Option<(Chunk, usize)>,
@@ -151,25 +179,18 @@ pub struct KinesisSource {
     bytes_read: u64,
 }
 
-impl KinesisSource {
+impl KinesisConsumer {
     /// Connects (aws-config's default chain), makes sure the lease table exists and
-    /// starts the worker; records flow from the first [`Source::next_batch`].
+    /// starts the worker; records flow from the first [`KinesisConsumer::next_batch`].
     pub fn open(config: &KinesisSourceConfig, batch_size: usize) -> Result<Self> {
         let settings = worker_settings(config)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("waystream-kinesis")
-            .enable_all()
-            .build()?;
-        let (kinesis, dynamodb) = runtime.block_on(async {
-            let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            (
-                aws_sdk_kinesis::Client::new(&shared),
-                aws_sdk_dynamodb::Client::new(&shared),
-            )
-        });
-        let leases = LeaseTable::new(dynamodb, &config.lease_table);
-        runtime.block_on(leases.ensure_exists(config.create_lease_table))?;
+        let aws = Aws::shared()?;
+        let kinesis = aws_sdk_kinesis::Client::new(aws.config());
+        let leases = LeaseTable::new(
+            aws_sdk_dynamodb::Client::new(aws.config()),
+            &config.lease_table,
+        );
+        aws.block_on(leases.ensure_exists(config.create_lease_table))?;
         let (chunk_sender, chunks) = mpsc::channel(CHUNK_QUEUE);
         let (acks, ack_receiver) = mpsc::unbounded_channel();
         let (shutdown, shutdown_receiver) = watch::channel(false);
@@ -183,15 +204,15 @@ impl KinesisSource {
             chunk_sender,
             sync_now.clone(),
         );
-        let worker = runtime.spawn(worker.run(shutdown_receiver));
-        let checkpointer = runtime.spawn(worker::checkpointer(
+        let worker = aws.runtime().spawn(worker.run(shutdown_receiver));
+        let checkpointer = aws.runtime().spawn(worker::checkpointer(
             leases.clone(),
             worker_id.clone(),
             ack_receiver,
             sync_now,
         ));
-        Ok(KinesisSource {
-            runtime,
+        Ok(KinesisConsumer {
+            aws,
             chunks,
             partial: None,
             acks: Some(acks),
@@ -214,7 +235,7 @@ impl KinesisSource {
         let received = if wait {
             let chunks = &mut self.chunks;
             let received = self
-                .runtime
+                .aws
                 .block_on(async { tokio::time::timeout(IDLE_TICK, chunks.recv()).await });
             match received {
                 Ok(received) => received,
@@ -234,8 +255,10 @@ impl KinesisSource {
     }
 }
 
-impl Source for KinesisSource {
-    fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
+impl KinesisConsumer {
+    /// The next batch: at most `batch_size` lines, what is queued, or after a short wait
+    /// while the stream is idle an empty batch (so the caller can do other work).
+    pub fn next_batch(&mut self) -> Result<LineBatch> {
         let mut builder = BatchBuilder::default();
         // Take what is queued; wait (briefly) only when there is nothing at all.
         while builder.lines() < self.batch_size {
@@ -269,23 +292,25 @@ impl Source for KinesisSource {
             .acks
             .clone()
             .context("the kinesis source is finished")?;
-        Ok(Some(builder.finish(acks)))
+        Ok(builder.finish(acks))
     }
 
-    fn finish(&mut self) -> Result<()> {
+    /// Stops the workers, writes the checkpoints of everything acknowledged, and releases
+    /// the leases. Call it once, after the last acknowledgement.
+    pub fn finish(&mut self) -> Result<()> {
         let _ = self.shutdown.send(true);
         let held = match self.worker.take() {
-            Some(worker) => self.runtime.block_on(worker).unwrap_or_default(),
+            Some(worker) => self.aws.block_on(worker).unwrap_or_default(),
             None => return Ok(()),
         };
         // Every acknowledgement was called by now: closing the channel lets the
         // checkpointer write the last checkpoints and end.
         self.acks = None;
         if let Some(checkpointer) = self.checkpointer.take() {
-            let _ = self.runtime.block_on(checkpointer);
+            let _ = self.aws.block_on(checkpointer);
         }
         let (leases, owner) = (&self.leases, &self.worker_id);
-        self.runtime.block_on(async {
+        self.aws.block_on(async {
             for lease in held.iter().filter(|l| !l.is_lost()) {
                 match leases.release(lease, owner).await {
                     Ok(true) => tracing::info!(shard = %lease.shard_id, "released the lease"),
@@ -297,11 +322,8 @@ impl Source for KinesisSource {
         Ok(())
     }
 
-    fn total_bytes(&self) -> Option<u64> {
-        None
-    }
-
-    fn bytes_read(&self) -> u64 {
+    /// Record bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
         self.bytes_read
     }
 }
@@ -309,21 +331,19 @@ impl Source for KinesisSource {
 /// One batch in the making: lines, refusals, and the position reached per shard.
 #[derive(Default)]
 struct BatchBuilder {
-    trajectories: Vec<Trajectory>,
+    batch: LineBatch,
     /// Partition key → index in `trajectories`.
     index: HashMap<String, u32>,
-    raw: RawLines,
-    rejected: Vec<DeadLetter>,
     acks: Acks,
 }
 
 impl BatchBuilder {
     fn lines(&self) -> usize {
-        self.raw.len()
+        self.batch.lines()
     }
 
     fn is_empty(&self) -> bool {
-        self.raw.is_empty() && self.rejected.is_empty() && self.acks.is_empty()
+        self.batch.ends.is_empty() && self.batch.refused.is_empty() && self.acks.is_empty()
     }
 
     /// Adds a record as a line, or as a dead letter when it is corrupt or malformed.
@@ -335,30 +355,30 @@ impl BatchBuilder {
         let line = match decoded {
             Ok(line) => line,
             Err(cause) => {
-                let position = format!("{}/{}", lease.shard_id, record.position);
-                self.rejected.push(DeadLetter::from_source(
-                    SOURCE_NAME,
-                    // The cause may quote the record (its key, its first field): capped.
-                    Cause::capped(&cause, CAUSE_BYTES),
-                    &record.data,
-                    position,
-                ));
+                self.batch.refused.push(RefusedRecord {
+                    cause,
+                    data: record.data.clone(),
+                    position: format!("{}/{}", lease.shard_id, record.position),
+                });
                 return;
             }
         };
+        let batch = &mut self.batch;
         let trajectory = match self.index.get(&record.partition_key) {
             Some(&index) => index,
             None => {
-                self.trajectories.push(Trajectory {
-                    user: line.user.to_string(),
-                    id: line.trajectory.to_string(),
-                });
-                let index = self.trajectories.len() as u32 - 1;
+                batch
+                    .trajectories
+                    .push((line.user.to_string(), line.trajectory.to_string()));
+                let index = batch.trajectories.len() as u32 - 1;
                 self.index.insert(record.partition_key.clone(), index);
                 index
             }
         };
-        self.raw.push(line.line, trajectory, line.seq);
+        batch.data.extend_from_slice(line.line);
+        batch.ends.push(batch.data.len() as u32);
+        batch.trajectory.push(trajectory);
+        batch.seq.push(line.seq);
     }
 
     /// Notes how far the batch reaches in the lease's shard.
@@ -373,21 +393,16 @@ impl BatchBuilder {
         }
     }
 
-    fn finish(self, sender: mpsc::UnboundedSender<Acks>) -> SourceBatch {
+    fn finish(self, sender: mpsc::UnboundedSender<Acks>) -> LineBatch {
         let acks = self.acks;
-        SourceBatch {
-            batch: Batch {
-                trajectories: self.trajectories,
-                zone_sets: Vec::new(),
-                records: Records::Lines(self.raw),
-            },
-            rejected: self.rejected,
+        LineBatch {
             ack: (!acks.is_empty()).then(|| {
                 Box::new(move || {
                     // Closed only once the source finished, when nothing is acknowledged.
                     let _ = sender.send(acks);
-                }) as super::Acknowledgement
+                }) as Box<dyn FnOnce() + Send>
             }),
+            ..self.batch
         }
     }
 }

@@ -1,4 +1,4 @@
-//! PLT files: trajectory identity from a path or key, and the point lines of a file.
+//! PLT objects and files as producers read them: whole, plain or gzip, into point lines.
 
 use std::io::Read;
 

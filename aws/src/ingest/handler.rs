@@ -11,8 +11,9 @@
 use anyhow::{Context, Result};
 use aws_lambda_events::event::s3::S3Event;
 
-use crate::plt::{point_lines, trajectory_of_key};
-use crate::producer::{Producer, PutReport, Run};
+use super::objects::{point_lines, trajectory_of_key};
+use super::producer::{Producer, PutReport, Run};
+use crate::runtime::Aws;
 
 /// What the handler talks to.
 #[derive(Clone)]
@@ -22,19 +23,14 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Clients from aws-config's default chain, putting into `stream`; `path_style` for
-    /// S3-compatible servers that address buckets by path.
-    pub async fn from_env(stream: &str, path_style: bool) -> Self {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&shared)
-                .force_path_style(path_style)
-                .build(),
-        );
-        Clients {
-            s3,
-            producer: Producer::new(aws_sdk_kinesis::Client::new(&shared), stream),
-        }
+    /// Clients from the shared SDK config (aws-config's default chain), putting into
+    /// `stream`; `path_style` for S3-compatible servers that address buckets by path.
+    pub fn from_env(stream: &str, path_style: bool) -> Result<Self> {
+        let aws = Aws::shared()?;
+        Ok(Clients {
+            s3: aws.s3(path_style),
+            producer: Producer::new(aws_sdk_kinesis::Client::new(aws.config()), stream),
+        })
     }
 }
 

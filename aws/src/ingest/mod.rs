@@ -2,7 +2,8 @@
 //!
 //! Two front ends share one producer:
 //!
-//! * the **ingest Lambda** ([`handler`], binary `waystream-ingest-lambda`): on an S3
+//! * the **ingest Lambda** ([`handler`], binary `waystream-ingest-lambda`, feature
+//!   `lambda`): on an S3
 //!   `ObjectCreated` event it reads each PLT object (plain or gzip), takes user and
 //!   trajectory from the key (Geolife layout `.../<user>/Trajectory/<name>.plt`), and puts
 //!   the point lines into the stream;
@@ -15,7 +16,7 @@
 //! overtake an earlier one, so each trajectory stays in order on its shard.
 
 pub mod handler;
-pub mod plt;
+pub mod objects;
 pub mod producer;
 pub mod replay;
 

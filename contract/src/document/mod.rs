@@ -14,51 +14,33 @@
 //! downstream. Encoding runs once per point, so it allocates nothing per point and does
 //! no string work per point: it writes into one reused buffer, with identities escaped
 //! and hashed once per trajectory per batch (see [`DocumentEncoder`]).
+//!
+//! * [`DocumentEncoder`] writes documents (and [`Encoded`] holds a batch of them);
+//! * [`read`] reads them back (for tests and `waystream test` inputs);
+//! * [`point_id`] is the deterministic id, [`time`] the timestamp format.
 
-use crate::engine::bindings::{Point, PointColumns, Trajectory};
+pub mod point_id;
+pub mod read;
+pub mod time;
 
-/// Names of the 32 flag bits, as in the WIT contract's `point-flags`.
-const FLAG_NAMES: [&str; 32] = [
-    "implausible_speed",
-    "zone_enter",
-    "zone_exit",
-    "altitude_missing",
-    "bit_4",
-    "bit_5",
-    "bit_6",
-    "bit_7",
-    "bit_8",
-    "bit_9",
-    "bit_10",
-    "bit_11",
-    "bit_12",
-    "bit_13",
-    "bit_14",
-    "bit_15",
-    "user_16",
-    "user_17",
-    "user_18",
-    "user_19",
-    "user_20",
-    "user_21",
-    "user_22",
-    "user_23",
-    "user_24",
-    "user_25",
-    "user_26",
-    "user_27",
-    "user_28",
-    "user_29",
-    "user_30",
-    "user_31",
-];
+use crate::flags;
+use crate::point::Point;
+use point_id::{point_id as id_of, trajectory_seed};
 
-/// The bit of a flag name as documents spell it (`zone_enter`, `user_16`, …).
-pub fn flag_bit(name: &str) -> Option<u32> {
-    FLAG_NAMES
-        .iter()
-        .position(|n| *n == name)
-        .map(|bit| 1 << bit)
+/// A trajectory's identity as a batch's table holds it: implemented for the host's and
+/// the guest's generated `trajectory` records, and for `(user, id)` pairs.
+pub trait Identity {
+    fn user(&self) -> &str;
+    fn id(&self) -> &str;
+}
+
+impl<S: AsRef<str>> Identity for (S, S) {
+    fn user(&self) -> &str {
+        self.0.as_ref()
+    }
+    fn id(&self) -> &str {
+        self.1.as_ref()
+    }
 }
 
 /// A batch of encoded documents: one buffer, each document ending in `\n`.
@@ -91,7 +73,14 @@ impl Encoded {
         })
     }
 
-    fn clear(&mut self) {
+    /// Appends one record (which must end in `\n`).
+    pub fn push(&mut self, record: &[u8]) {
+        self.bytes.extend_from_slice(record);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Empties the batch, keeping its buffers.
+    pub fn clear(&mut self) {
         self.bytes.clear();
         self.ends.clear();
     }
@@ -114,49 +103,50 @@ pub struct DocumentEncoder {
 }
 
 impl DocumentEncoder {
-    /// Replaces `out` with the documents of `points`.
-    pub fn encode(
+    /// Replaces `out` with the documents of `points`, whose `trajectory` and `zones` index
+    /// `trajectories` and `zone_sets`.
+    pub fn encode<T: Identity>(
         &mut self,
-        trajectories: &[Trajectory],
+        trajectories: &[T],
         zone_sets: &[Vec<String>],
-        points: &PointColumns,
+        points: impl Iterator<Item = Point>,
         out: &mut Encoded,
     ) {
         out.clear();
         self.prepare(trajectories, zone_sets);
-        for point in points.iter() {
+        for point in points {
             self.write(&point, &mut out.bytes);
             out.bytes.push(b'\n');
             out.ends.push(out.bytes.len());
         }
     }
 
-    /// The document of one point as a JSON value (for dead letters, not the hot path).
-    pub fn to_value(
-        trajectories: &[Trajectory],
+    /// The document of one point (without `\n`), for a dead letter: not the hot path.
+    pub fn one<T: Identity>(
+        trajectories: &[T],
         zone_sets: &[Vec<String>],
         point: &Point,
-    ) -> Option<serde_json::Value> {
+    ) -> Vec<u8> {
         let mut encoder = DocumentEncoder::default();
         encoder.prepare(trajectories, zone_sets);
         let mut bytes = Vec::new();
         encoder.write(point, &mut bytes);
-        serde_json::from_slice(&bytes).ok()
+        bytes
     }
 
-    fn prepare(&mut self, trajectories: &[Trajectory], zone_sets: &[Vec<String>]) {
+    fn prepare<T: Identity>(&mut self, trajectories: &[T], zone_sets: &[Vec<String>]) {
         self.heads.clear();
         self.head_ends.clear();
         self.id_seeds.clear();
         for trajectory in trajectories {
+            let (user, id) = (trajectory.user(), trajectory.id());
             self.heads.extend_from_slice(b"{\"user\":");
-            json_string(&trajectory.user, &mut self.heads);
+            json_string(user, &mut self.heads);
             self.heads.extend_from_slice(b",\"trajectory\":");
-            json_string(&trajectory.id, &mut self.heads);
+            json_string(id, &mut self.heads);
             self.heads.extend_from_slice(b",\"seq\":");
             self.head_ends.push(self.heads.len());
-            self.id_seeds
-                .push(trajectory_seed(&trajectory.user, &trajectory.id));
+            self.id_seeds.push(trajectory_seed(user, id));
         }
         self.zone_arrays.clear();
         self.zone_ends.clear();
@@ -180,7 +170,7 @@ impl DocumentEncoder {
         out.extend_from_slice(itoa::Buffer::new().format(point.seq).as_bytes());
         out.extend_from_slice(b",\"ts\":\"");
         let mut ts = [0u8; 32];
-        let len = format_iso8601(point.ts_ms, &mut ts);
+        let len = time::format_iso8601(point.ts_ms, &mut ts);
         out.extend_from_slice(&ts[..len]);
         out.extend_from_slice(b"\",\"location\":{\"lat\":");
         number(Some(point.lat), out);
@@ -209,13 +199,13 @@ impl DocumentEncoder {
                 out.push(b',');
             }
             out.push(b'"');
-            out.extend_from_slice(FLAG_NAMES[bits.trailing_zeros() as usize].as_bytes());
+            out.extend_from_slice(flags::NAMES[bits.trailing_zeros() as usize].as_bytes());
             out.push(b'"');
             bits &= bits - 1;
         }
         out.extend_from_slice(b"],\"point_id\":\"");
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let id = point_id(self.id_seeds[t], point.seq);
+        let id = id_of(self.id_seeds[t], point.seq);
         let hex: [u8; 16] = std::array::from_fn(|i| HEX[((id >> (60 - 4 * i)) & 0xf) as usize]);
         out.extend_from_slice(&hex);
         out.extend_from_slice(b"\"}");
@@ -245,161 +235,14 @@ fn number(value: Option<f64>, out: &mut Vec<u8>) {
     }
 }
 
-/// Writes `ts_ms` as ISO-8601 UTC into `buf`, returning the length.
-pub fn format_iso8601(ts_ms: i64, buf: &mut [u8; 32]) -> usize {
-    let secs = ts_ms.div_euclid(1000);
-    let millis = ts_ms.rem_euclid(1000) as u32;
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
-    let (year, month, day) = civil_from_days(days);
-    let Ok(year @ 0..=9999) = u32::try_from(year) else {
-        return format_iso8601_slow(year, month, day, sod, millis, buf);
-    };
-    // Runs once per output document: two digits per table lookup, one 20-byte store.
-    let [y0, y1] = two_digits(year / 100);
-    let [y2, y3] = two_digits(year % 100);
-    let [mo0, mo1] = two_digits(month);
-    let [d0, d1] = two_digits(day);
-    let [h0, h1] = two_digits(sod / 3600);
-    let [mi0, mi1] = two_digits(sod / 60 % 60);
-    let [s0, s1] = two_digits(sod % 60);
-    buf[..20].copy_from_slice(&[
-        y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0, s1,
-        b'Z',
-    ]);
-    if millis == 0 {
-        return 20;
-    }
-    let [ms0, ms1] = two_digits(millis / 10);
-    buf[19..24].copy_from_slice(&[b'.', ms0, ms1, b'0' + (millis % 10) as u8, b'Z']);
-    24
-}
-
-/// The two ASCII digits of `value`, which every caller keeps below 100.
-#[inline]
-fn two_digits(value: u32) -> [u8; 2] {
-    const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
-    let i = value as usize * 2;
-    [PAIRS[i], PAIRS[i + 1]]
-}
-
-/// [`format_iso8601`] for years outside 0..=9999, which no GPS point has.
-fn format_iso8601_slow(
-    year: i64,
-    month: u32,
-    day: u32,
-    sod: u32,
-    millis: u32,
-    buf: &mut [u8; 32],
-) -> usize {
-    use std::io::Write;
-    let mut w = &mut buf[..];
-    let _ = write!(
-        w,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
-    if millis != 0 {
-        let _ = write!(w, ".{millis:03}");
-    }
-    let _ = write!(w, "Z");
-    32 - w.len()
-}
-
-/// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (Hinnant).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    // The day of the 400-year era, 0..146_097: the rest fits unsigned 32-bit arithmetic.
-    let doe = (z - era * 146_097) as u32;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = i64::from(yoe) + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// FNV-1a over `user`, a separator and `id`: the per-trajectory part of a point id.
-pub fn trajectory_seed(user: &str, id: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in user
-        .as_bytes()
-        .iter()
-        .chain([0x1f].iter())
-        .chain(id.as_bytes())
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// A point's id from its trajectory's seed and its `seq` (SplitMix64 finaliser).
-pub fn point_id(seed: u64, seq: u32) -> u64 {
-    let mut z = seed ^ u64::from(seq).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The hex point id of (user, trajectory, seq), as it appears in documents.
-pub fn point_id_hex(user: &str, trajectory: &str, seq: u32) -> String {
-    format!("{:016x}", point_id(trajectory_seed(user, trajectory), seq))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::point_id::point_id_hex;
     use super::*;
-    use chrono::DateTime;
-
-    #[test]
-    fn timestamps_match_chrono() {
-        for ms in [
-            0,
-            1_224_730_384_000,
-            951_782_399_000,
-            -1_000,
-            4_102_444_800_123,
-            1_224_730_384_007,
-        ]
-        .into_iter()
-        // 1900 to 2100 in steps of about 42 days, landing on all sorts of hours and millis.
-        .chain((-2_208_988_800_000..4_102_444_800_000).step_by(3_599_999_937))
-        {
-            let mut buf = [0u8; 32];
-            let len = format_iso8601(ms, &mut buf);
-            let want = DateTime::from_timestamp_millis(ms).unwrap();
-            let fmt = if ms % 1000 == 0 {
-                "%Y-%m-%dT%H:%M:%SZ"
-            } else {
-                "%Y-%m-%dT%H:%M:%S%.3fZ"
-            };
-            assert_eq!(
-                std::str::from_utf8(&buf[..len]).unwrap(),
-                want.format(fmt).to_string()
-            );
-        }
-    }
-
-    #[test]
-    fn timestamps_outside_four_digit_years_still_format() {
-        let mut buf = [0u8; 32];
-        let len = format_iso8601(253_402_300_800_000, &mut buf); // 10000-01-01
-        assert_eq!(
-            std::str::from_utf8(&buf[..len]).unwrap(),
-            "10000-01-01T00:00:00Z"
-        );
-    }
 
     #[test]
     fn documents_are_single_line_json_with_every_field() {
-        let trajectories = vec![Trajectory {
-            user: "021".into(),
-            id: "t\"1\n".into(),
-        }];
+        let trajectories = [("021", "t\"1\n")];
         let zone_sets = vec![vec!["a".to_string(), "b".to_string()]];
         let point = Point {
             trajectory: 0,
@@ -418,7 +261,7 @@ mod tests {
         DocumentEncoder::default().encode(
             &trajectories,
             &zone_sets,
-            &[point, point].into_iter().collect(),
+            [point, point].into_iter(),
             &mut out,
         );
         assert_eq!(out.len(), 2);
@@ -445,10 +288,7 @@ mod tests {
 
     #[test]
     fn absent_and_non_finite_values_are_null_and_strings_are_escaped() {
-        let trajectories = vec![Trajectory {
-            user: "ü\\\u{1}".into(),
-            id: "x".into(),
-        }];
+        let trajectories = [("ü\\\u{1}", "x")];
         let zone_sets = vec![vec!["a \"quoted\" zone".to_string()], vec![]];
         let mut point = Point {
             trajectory: 0,
@@ -472,7 +312,7 @@ mod tests {
         DocumentEncoder::default().encode(
             &trajectories,
             &zone_sets,
-            &[point, unknown_zones].into_iter().collect(),
+            [point, unknown_zones].into_iter(),
             &mut out,
         );
         let docs: Vec<serde_json::Value> = out
@@ -498,26 +338,5 @@ mod tests {
                 "{text}"
             );
         }
-    }
-
-    #[test]
-    fn point_ids_are_stable_and_distinct() {
-        // Pinned (values computed by an independent Python version of FNV-1a + SplitMix64):
-        // changing the id scheme breaks deduplication against documents already stored.
-        assert_eq!(point_id_hex("021", "20081023025304", 0), "8bf7c9319eca9ece");
-        assert_eq!(point_id_hex("021", "20081023025304", 1), "63c7d862fd8a6f00");
-        let mut seen = std::collections::HashSet::new();
-        for user in ["000", "001", "0010"] {
-            for traj in ["a", "b", "1a"] {
-                for seq in 0..1000 {
-                    assert!(seen.insert(point_id_hex(user, traj, seq)));
-                }
-            }
-        }
-        assert_ne!(
-            point_id_hex("00", "1a", 0),
-            point_id_hex("001", "a", 0),
-            "separator matters"
-        );
     }
 }

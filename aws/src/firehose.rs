@@ -13,14 +13,17 @@
 //! exactly one single-line JSON document per record, and its S3 destination concatenates
 //! records with no delimiter. Records go out with PutRecordBatch, cut at 500 records or
 //! 4 MiB per call; a document over 1,000 KiB cannot be put at all, so the pipeline sends
-//! it to the dead-letter sink (see [`Sink::max_document_bytes`]).
+//! it to the dead-letter sink instead.
 //!
-//! Nothing is dropped. A call can fail as a whole (throttling, a 5xx, a network error:
-//! retried with exponential backoff and jitter) or in part (`FailedPutCount > 0` in an
-//! HTTP 200: only the entries with an error code are sent again). When retries run out
-//! the sink keeps retrying and says so: [`Sink::flush`] does not return until Firehose
-//! accepted everything, so the source's checkpoint stays behind (back-pressure) and the
-//! pipeline stops reading until Firehose takes records again.
+//! Nothing is dropped. A call can fail as a whole (throttling, a 5xx, a network error) or
+//! in part (`FailedPutCount > 0` in an HTTP 200: only the entries with an error code are
+//! sent again); either is retried under [`retry::SINK_PUT`]: with backoff and jitter, and
+//! without giving up while the pipeline runs. [`FirehoseSink::flush`] does not return
+//! until Firehose accepted everything, so the source's checkpoint stays behind
+//! (back-pressure) and the pipeline stops reading until Firehose takes records again.
+//! Once the pipeline is stopping (SIGTERM), the sink gives up [`retry::STOP_GRACE`] later
+//! with an error: the records it holds are not acknowledged, and a restart reads them
+//! again.
 //!
 //! The calls go through [`FirehoseClient`], implemented for AWS by [`AwsFirehose`] and
 //! by fakes in tests, which inject the faults no server produces.
@@ -31,10 +34,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
+use waystream_contract::document::Encoded;
 
-use super::{DeadLetterSink, Sink};
-use crate::dead_letter::DeadLetter;
-use crate::document::Encoded;
+use crate::retry::{self, Backoff, Policy, Retrier, StopFlag};
+use crate::runtime::Aws;
 
 /// Records per PutRecordBatch call, at most.
 pub const MAX_BATCH_RECORDS: usize = 500;
@@ -43,12 +46,14 @@ pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Bytes per record, at most.
 pub const MAX_RECORD_BYTES: usize = 1000 * 1024;
 
-/// `type = "firehose"`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// `type = "firehose"` (in `[sink]` or `[dead_letter]`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FirehoseConfig {
+    /// The delivery stream's name.
     pub delivery_stream: String,
-    /// The first retry waits about this long; each further one twice as long.
+    /// The first retry waits about this long; each further one twice as long (the
+    /// backoff of [`retry::SINK_PUT`], made shorter or longer).
     #[serde(default = "default_retry_base_ms")]
     pub retry_base_ms: u64,
     /// The longest wait between two attempts.
@@ -72,7 +77,7 @@ fn default_backpressure_after() -> u32 {
 
 /// Why a whole PutRecordBatch call failed.
 #[derive(Debug)]
-pub enum CallError {
+pub enum PutError {
     /// `ThrottlingException` / `ServiceUnavailableException` or an HTTP 503.
     Throttled(String),
     /// Any other 5xx.
@@ -85,7 +90,7 @@ pub enum CallError {
 pub trait FirehoseClient: Send {
     /// Puts `records` (in order) and returns, per record, none when Firehose accepted it
     /// or its error code when it did not.
-    fn put_record_batch(&mut self, records: &[&[u8]]) -> Result<Vec<Option<String>>, CallError>;
+    fn put_record_batch(&mut self, records: &[&[u8]]) -> Result<Vec<Option<String>>, PutError>;
 }
 
 /// What the sink did, for logs, the summary and tests.
@@ -103,36 +108,54 @@ pub struct FirehoseStats {
     pub backpressure_attempts: AtomicU64,
 }
 
-/// Sends documents (or dead letters) to a delivery stream; see the module docs.
+/// Sends records (documents or dead letters, each ending in `\n`) to a delivery stream;
+/// see the module docs.
 pub struct FirehoseSink<C: FirehoseClient> {
     client: C,
     config: FirehoseConfig,
     /// Records waiting for the next call, back to back, and where each ends.
     pending: Encoded,
     stats: Arc<FirehoseStats>,
-    /// Reused for dead letters: one serialised letter per record.
-    letter: Vec<u8>,
+    stop: StopFlag,
 }
 
 impl FirehoseSink<AwsFirehose> {
     /// A sink on AWS (aws-config's default chain; `AWS_ENDPOINT_URL_FIREHOSE` overrides
-    /// the endpoint).
-    pub fn open(config: &FirehoseConfig) -> Result<Self> {
+    /// the endpoint). `stop` is the pipeline's stop flag.
+    pub fn open(config: &FirehoseConfig, stop: StopFlag) -> Result<Self> {
         let client = AwsFirehose::connect(&config.delivery_stream)
             .with_context(|| format!("firehose sink {}", config.delivery_stream))?;
-        Ok(FirehoseSink::new(client, config.clone()))
+        Ok(FirehoseSink::new(client, config.clone(), stop))
     }
 }
 
 impl<C: FirehoseClient> FirehoseSink<C> {
-    pub fn new(client: C, config: FirehoseConfig) -> Self {
+    /// A sink calling `client`; retrying stops [`retry::STOP_GRACE`] after `stop` is set.
+    pub fn new(client: C, config: FirehoseConfig, stop: StopFlag) -> Self {
         FirehoseSink {
             client,
             config,
             pending: Encoded::default(),
             stats: Arc::default(),
-            letter: Vec::new(),
+            stop,
         }
+    }
+
+    /// Queues `records` (each ending in `\n`, at most [`MAX_RECORD_BYTES`]), sending
+    /// calls as they fill up.
+    pub fn write(&mut self, records: &Encoded) -> Result<()> {
+        for record in records.iter() {
+            self.push(record)?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued; returns once Firehose accepted every record written so far.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.send_pending()
     }
 
     /// Counters shared with whoever wants to watch them.
@@ -150,18 +173,25 @@ impl<C: FirehoseClient> FirehoseSink<C> {
         if self.pending.len() == MAX_BATCH_RECORDS
             || self.pending.bytes.len() + record.len() > MAX_BATCH_BYTES
         {
-            self.send_pending();
+            self.send_pending()?;
         }
-        self.pending.bytes.extend_from_slice(record);
-        self.pending.ends.push(self.pending.bytes.len());
+        self.pending.push(record);
         Ok(())
     }
 
-    /// Sends the queued records, retrying until Firehose accepted all of them.
-    fn send_pending(&mut self) {
+    /// Sends the queued records, retrying until Firehose accepted all of them (or the
+    /// pipeline stops, which is an error: the records are not acknowledged).
+    fn send_pending(&mut self) -> Result<()> {
         let records: Vec<&[u8]> = self.pending.iter().collect();
         let mut waiting: Vec<usize> = (0..records.len()).collect();
-        let mut attempt: u32 = 0;
+        let policy = Policy {
+            backoff: Backoff {
+                base: Duration::from_millis(self.config.retry_base_ms),
+                max: Duration::from_millis(self.config.max_backoff_ms),
+            },
+            ..retry::SINK_PUT
+        };
+        let mut retrier = Retrier::new(policy, Some(self.stop.clone()));
         while !waiting.is_empty() {
             let batch: Vec<&[u8]> = waiting.iter().map(|&i| records[i]).collect();
             self.stats.calls.fetch_add(1, Ordering::Relaxed);
@@ -198,20 +228,27 @@ impl<C: FirehoseClient> FirehoseSink<C> {
                     self.stats.other_errors.fetch_add(1, Ordering::Relaxed);
                     format!("{} results for {} records", codes.len(), batch.len())
                 }
-                Err(CallError::Throttled(e)) => {
+                Err(PutError::Throttled(e)) => {
                     self.stats.throttled_calls.fetch_add(1, Ordering::Relaxed);
                     format!("throttled: {e}")
                 }
-                Err(CallError::Server(e)) => {
+                Err(PutError::Server(e)) => {
                     self.stats.server_errors.fetch_add(1, Ordering::Relaxed);
                     format!("server error: {e}")
                 }
-                Err(CallError::Other(e)) => {
+                Err(PutError::Other(e)) => {
                     self.stats.other_errors.fetch_add(1, Ordering::Relaxed);
                     e
                 }
             };
-            attempt += 1;
+            let Some(wait) = retrier.failed() else {
+                anyhow::bail!(
+                    "firehose {}: the pipeline is stopping and Firehose still refuses {} records ({failure}); they are not acknowledged and will be read again",
+                    self.config.delivery_stream,
+                    waiting.len()
+                );
+            };
+            let attempt = retrier.failures();
             if attempt > self.config.backpressure_after {
                 self.stats
                     .backpressure_attempts
@@ -220,57 +257,10 @@ impl<C: FirehoseClient> FirehoseSink<C> {
             } else {
                 tracing::debug!(stream = %self.config.delivery_stream, attempt, "PutRecordBatch: {failure}; retrying");
             }
-            std::thread::sleep(self.backoff(attempt));
+            std::thread::sleep(wait);
         }
-        self.pending.bytes.clear();
-        self.pending.ends.clear();
-    }
-
-    /// Exponential backoff with jitter: half to all of base × 2^attempt, capped.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = Duration::from_millis(self.config.retry_base_ms)
-            .saturating_mul(1 << attempt.min(16))
-            .min(Duration::from_millis(self.config.max_backoff_ms));
-        ceiling.mul_f64(rand::random_range(0.5..=1.0))
-    }
-}
-
-impl<C: FirehoseClient> Sink for FirehoseSink<C> {
-    fn write(&mut self, documents: &Encoded) -> Result<()> {
-        for document in documents.iter() {
-            self.push(document)?;
-        }
+        self.pending.clear();
         Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if !self.pending.is_empty() {
-            self.send_pending();
-        }
-        Ok(())
-    }
-
-    fn max_document_bytes(&self) -> Option<usize> {
-        Some(MAX_RECORD_BYTES)
-    }
-}
-
-impl<C: FirehoseClient> DeadLetterSink for FirehoseSink<C> {
-    fn write(&mut self, letters: &[DeadLetter]) -> Result<()> {
-        for letter in letters {
-            let mut record = std::mem::take(&mut self.letter);
-            record.clear();
-            serde_json::to_writer(&mut record, &letter.truncated(MAX_RECORD_BYTES / 2))?;
-            record.push(b'\n');
-            let pushed = self.push(&record);
-            self.letter = record;
-            pushed?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        Sink::flush(self)
     }
 }
 
@@ -294,10 +284,10 @@ impl<C: FirehoseClient> Drop for FirehoseSink<C> {
     }
 }
 
-/// [`FirehoseClient`] on AWS, with its own small runtime (the sink is called from the
+/// [`FirehoseClient`] on AWS, through the shared runtime (the sink is called from the
 /// pipeline's output thread, which is not async).
 pub struct AwsFirehose {
-    runtime: tokio::runtime::Runtime,
+    aws: &'static Aws,
     client: aws_sdk_firehose::Client,
     stream: String,
 }
@@ -305,17 +295,17 @@ pub struct AwsFirehose {
 impl AwsFirehose {
     /// Connects through aws-config's default chain.
     pub fn connect(stream: &str) -> Result<Self> {
-        let (runtime, shared) = super::blocking_aws()?;
+        let aws = Aws::shared()?;
         Ok(AwsFirehose {
-            client: aws_sdk_firehose::Client::new(&shared),
-            runtime,
+            aws,
+            client: aws_sdk_firehose::Client::new(aws.config()),
             stream: stream.into(),
         })
     }
 }
 
 impl FirehoseClient for AwsFirehose {
-    fn put_record_batch(&mut self, records: &[&[u8]]) -> Result<Vec<Option<String>>, CallError> {
+    fn put_record_batch(&mut self, records: &[&[u8]]) -> Result<Vec<Option<String>>, PutError> {
         use aws_sdk_firehose::error::ProvideErrorMetadata;
         use aws_sdk_firehose::primitives::Blob;
         use aws_sdk_firehose::types::Record;
@@ -323,14 +313,14 @@ impl FirehoseClient for AwsFirehose {
             .iter()
             .map(|r| Record::builder().data(Blob::new(r.to_vec())).build())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| CallError::Other(e.to_string()))?;
+            .map_err(|e| PutError::Other(e.to_string()))?;
         let call = self
             .client
             .put_record_batch()
             .delivery_stream_name(&self.stream)
             .set_records(Some(entries))
             .send();
-        match self.runtime.block_on(call) {
+        match self.aws.block_on(call) {
             Ok(out) => Ok(out
                 .request_responses()
                 .iter()
@@ -342,10 +332,10 @@ impl FirehoseClient for AwsFirehose {
                 let text = format!("{}", aws_sdk_firehose::error::DisplayErrorContext(&e));
                 Err(match (code.as_str(), status) {
                     ("ThrottlingException" | "ServiceUnavailableException", _) | (_, Some(503)) => {
-                        CallError::Throttled(text)
+                        PutError::Throttled(text)
                     }
-                    (_, Some(500..=599)) => CallError::Server(text),
-                    _ => CallError::Other(text),
+                    (_, Some(500..=599)) => PutError::Server(text),
+                    _ => PutError::Other(text),
                 })
             }
         }

@@ -7,19 +7,19 @@
 //! aggregate per trajectory per call is what keeps a trajectory in order on its shard.
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use anyhow::{Result, bail};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use waystream_records::{aggregation, lines};
+use waystream_contract::kinesis as lines;
+
+use crate::retry::{self, Retrier};
+use waystream_contract::aggregation;
 
 /// Aggregate data plus partition key stay under Kinesis's 1 MiB record limit.
 pub const MAX_AGGREGATE_BYTES: usize = 1_000_000;
 const MAX_CALL_RECORDS: usize = 500;
 const MAX_CALL_BYTES: usize = 5 * 1024 * 1024;
-/// Consecutive calls that put nothing before the producer gives up.
-const MAX_FRUITLESS_CALLS: u32 = 20;
 /// Per user record inside an aggregate: protobuf tags, lengths and the key index.
 const PER_RECORD_OVERHEAD: usize = 16;
 
@@ -85,7 +85,8 @@ impl Producer {
                 aggregates: aggregates_of(run).into(),
             })
             .collect();
-        let mut fruitless = 0;
+        // Counts calls that put nothing; a call that puts something starts it again.
+        let mut fruitless = Retrier::new(retry::STREAM_PUT, None);
         while queues.iter().any(|q| !q.aggregates.is_empty()) {
             // The head aggregate of as many trajectories as fit in one call.
             let mut picked = Vec::new();
@@ -143,16 +144,16 @@ impl Producer {
                 }
             }
             if any {
-                fruitless = 0;
-            } else {
-                fruitless += 1;
-                if fruitless >= MAX_FRUITLESS_CALLS {
-                    bail!("Kinesis accepted nothing in {MAX_FRUITLESS_CALLS} calls in a row");
-                }
+                fruitless.succeeded();
             }
             if accepted.iter().any(|ok| !ok) {
-                let ceiling = Duration::from_millis(50).saturating_mul(1 << fruitless.min(6));
-                tokio::time::sleep(ceiling.mul_f64(rand::random_range(0.5..=1.0))).await;
+                let Some(wait) = fruitless.failed() else {
+                    bail!(
+                        "Kinesis accepted nothing in {} calls in a row",
+                        fruitless.failures()
+                    );
+                };
+                tokio::time::sleep(wait).await;
             }
         }
         Ok(report)
@@ -191,7 +192,7 @@ fn aggregates_of(run: &Run<'_>) -> Vec<(Vec<u8>, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use waystream_records::aggregation::{Deaggregated, deaggregate};
+    use waystream_contract::aggregation::{Deaggregated, deaggregate};
 
     #[test]
     fn aggregates_stay_under_the_limit_and_keep_every_line_in_order() {

@@ -21,7 +21,8 @@ use tokio::task::JoinHandle;
 use super::balance::{self, Seen};
 use super::leases::{HeldLease, Lease, LeaseTable};
 use super::position::Checkpoint;
-use super::reader::{Chunk, ReadOptions, StreamId, backoff, read_shard};
+use super::reader::{Chunk, ReadOptions, StreamId, read_shard};
+use crate::retry::{self, Retrier};
 
 /// What a worker needs to know.
 #[derive(Debug, Clone)]
@@ -86,20 +87,19 @@ impl Worker {
     /// Runs until `shutdown` turns true; then stops the readers and returns the leases
     /// still held (for the caller to release after the last checkpoints).
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Vec<Arc<HeldLease>> {
-        let mut failures = 0;
+        let mut retrier = Retrier::new(retry::SHARD_POLL, None);
         loop {
             let wait = match self.round().await {
                 Ok(()) => {
-                    failures = 0;
+                    retrier.succeeded();
                     self.settings.failover / 3
                 }
                 Err(e) => {
-                    failures += 1;
                     tracing::warn!(
                         error = format!("{e:#}"),
                         "kinesis worker round failed; retrying"
                     );
-                    backoff(failures)
+                    retrier.failed().unwrap_or(retry::SHARD_POLL.backoff.max)
                 }
             };
             tokio::select! {
@@ -301,7 +301,8 @@ pub async fn checkpointer(
         }
     };
     let mut closed = false;
-    let mut failures = 0;
+    let mut retrier = Retrier::new(retry::CHECKPOINT, None);
+    let mut wait = std::time::Duration::ZERO;
     loop {
         if pending.is_empty() {
             match acks.recv().await {
@@ -309,17 +310,10 @@ pub async fn checkpointer(
                 None => return,
             }
         } else if closed {
-            if failures > 8 {
-                tracing::error!(
-                    shards = pending.len(),
-                    "giving up on the last checkpoints; those shards will be read again from their previous checkpoint"
-                );
-                return;
-            }
-            tokio::time::sleep(backoff(failures)).await;
+            tokio::time::sleep(wait).await;
         } else {
             // A failed write waits for its backoff, or for a newer checkpoint.
-            match tokio::time::timeout(backoff(failures), acks.recv()).await {
+            match tokio::time::timeout(wait, acks.recv()).await {
                 Ok(Some(batch)) => merge(&mut pending, batch),
                 Ok(None) => closed = true,
                 Err(_elapsed) => {}
@@ -348,7 +342,27 @@ pub async fn checkpointer(
                 }
             }
         }
-        failures = if failed.is_empty() { 0 } else { failures + 1 };
+        if failed.is_empty() {
+            retrier.succeeded();
+            wait = std::time::Duration::ZERO;
+        } else {
+            match retrier.failed() {
+                Some(next) => wait = next,
+                // Only the last checkpoints of a closing source give up; a running one
+                // keeps the newest checkpoint of each shard and tries again.
+                None if closed => {
+                    tracing::error!(
+                        shards = failed.len(),
+                        "giving up on the last checkpoints; those shards will be read again from their previous checkpoint"
+                    );
+                    return;
+                }
+                None => {
+                    retrier.succeeded();
+                    wait = retry::CHECKPOINT.backoff.max;
+                }
+            }
+        }
         pending = failed;
     }
 }

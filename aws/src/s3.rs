@@ -14,20 +14,25 @@
 //! `<prefix>YYYY/MM/DD/HH/<run>-<n>.ndjson` (UTC): sorted by time, never overwriting
 //! each other across hosts and restarts. Each line is a full dead letter: the original
 //! record, the cause, the module and its digest, and the source position when known.
+//!
+//! A put is retried under [`retry::SINK_PUT`], like the Firehose sink's: never given up
+//! while the pipeline runs (its records wait, unacknowledged), given up
+//! [`retry::STOP_GRACE`] after a stop.
 
-use std::time::Duration;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Deserialize;
+use waystream_contract::document::Encoded;
 
-use super::DeadLetterSink;
-use crate::dead_letter::DeadLetter;
+use crate::retry::{self, Retrier, StopFlag};
+use crate::runtime::Aws;
 
 /// `type = "s3"` in `[dead_letter]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct S3DeadLetterConfig {
+    /// The bucket letters go to.
     pub bucket: String,
+    /// Prepended to every key.
     #[serde(default)]
     pub prefix: String,
     /// Address buckets by path (`http://host/bucket/key`), as local S3 servers need.
@@ -37,34 +42,27 @@ pub struct S3DeadLetterConfig {
 
 /// Collected letters go out at this size even without a flush.
 const OBJECT_BYTES: usize = 8 * 1024 * 1024;
-/// Attempts to put one object before the sink reports an error (the pipeline then stops
-/// without acknowledging, so the records are read again after a restart).
-const ATTEMPTS: u32 = 10;
 
 /// Writes dead letters to S3; see the module docs.
 pub struct S3DeadLetters {
-    runtime: tokio::runtime::Runtime,
+    aws: &'static Aws,
     client: aws_sdk_s3::Client,
     config: S3DeadLetterConfig,
     /// Unique per process: start time and pid.
     run: String,
     objects: u64,
     buffer: Vec<u8>,
+    stop: StopFlag,
 }
 
 impl S3DeadLetters {
     /// Connects through aws-config's default chain (`AWS_ENDPOINT_URL_S3` overrides the
-    /// endpoint).
-    pub fn open(config: &S3DeadLetterConfig) -> Result<Self> {
-        let (runtime, shared) = super::blocking_aws()?;
-        let client = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&shared)
-                .force_path_style(config.path_style)
-                .build(),
-        );
+    /// endpoint). `stop` is the pipeline's stop flag.
+    pub fn open(config: &S3DeadLetterConfig, stop: StopFlag) -> Result<Self> {
+        let aws = Aws::shared()?;
         Ok(S3DeadLetters {
-            runtime,
-            client,
+            aws,
+            client: aws.s3(config.path_style),
             config: config.clone(),
             run: format!(
                 "{}-{}",
@@ -73,7 +71,25 @@ impl S3DeadLetters {
             ),
             objects: 0,
             buffer: Vec::new(),
+            stop,
         })
+    }
+
+    /// Adds encoded letters (each ending in `\n`); puts an object once 8 MiB collected.
+    pub fn write(&mut self, letters: &Encoded) -> Result<()> {
+        self.buffer.extend_from_slice(&letters.bytes);
+        if self.buffer.len() >= OBJECT_BYTES {
+            self.put_object()?;
+        }
+        Ok(())
+    }
+
+    /// Puts what collected as one object; returns once S3 stored it.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.put_object()
     }
 
     fn put_object(&mut self) -> Result<()> {
@@ -86,8 +102,7 @@ impl S3DeadLetters {
             self.run,
             self.objects
         );
-        let body = std::mem::take(&mut self.buffer);
-        let mut attempt = 0;
+        let mut retrier = Retrier::new(retry::SINK_PUT, Some(self.stop.clone()));
         loop {
             let put = self
                 .client
@@ -95,42 +110,23 @@ impl S3DeadLetters {
                 .bucket(&self.config.bucket)
                 .key(&key)
                 .content_type("application/x-ndjson")
-                .body(body.clone().into())
+                .body(self.buffer.clone().into())
                 .send();
-            match self.runtime.block_on(put) {
-                Ok(_) => return Ok(()),
-                Err(e) if attempt + 1 < ATTEMPTS => {
-                    attempt += 1;
-                    tracing::warn!(bucket = %self.config.bucket, %key, attempt, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "putting dead letters failed; retrying");
-                    std::thread::sleep(Duration::from_millis(100 << attempt.min(6)));
+            let error = match self.aws.block_on(put) {
+                Ok(_) => {
+                    self.buffer.clear();
+                    return Ok(());
                 }
-                Err(e) => {
-                    self.buffer = body;
-                    return Err(e).with_context(|| {
-                        format!("putting dead letters to s3://{}/{key}", self.config.bucket)
-                    });
-                }
-            }
+                Err(e) => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+            };
+            let Some(wait) = retrier.failed() else {
+                anyhow::bail!(
+                    "putting dead letters to s3://{}/{key}: the pipeline is stopping and S3 still refuses ({error}); they are not acknowledged",
+                    self.config.bucket
+                );
+            };
+            tracing::warn!(bucket = %self.config.bucket, %key, attempt = retrier.failures(), %error, "putting dead letters failed; retrying");
+            std::thread::sleep(wait);
         }
-    }
-}
-
-impl DeadLetterSink for S3DeadLetters {
-    fn write(&mut self, letters: &[DeadLetter]) -> Result<()> {
-        for letter in letters {
-            serde_json::to_writer(&mut self.buffer, letter)?;
-            self.buffer.push(b'\n');
-        }
-        if self.buffer.len() >= OBJECT_BYTES {
-            self.put_object()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
-        self.put_object()
     }
 }

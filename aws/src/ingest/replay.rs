@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::plt::{Trajectory, point_lines, trajectory_of_key};
-use crate::producer::{Producer, PutReport, Run};
+use super::objects::{Trajectory, point_lines, trajectory_of_key};
+use super::producer::{Producer, PutReport, Run};
 
 /// Where the trajectories come from.
 #[derive(Debug, Clone)]

@@ -16,12 +16,12 @@ use anyhow::{Context, Result};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::primitives::DateTime;
 use aws_sdk_kinesis::types::ShardIteratorType;
-use rand::Rng;
 use tokio::sync::mpsc;
 
 use super::leases::HeldLease;
 use super::position::{Checkpoint, Position};
-use waystream_records::aggregation::{Deaggregated, deaggregate};
+use crate::retry::{self, Retrier};
+use waystream_contract::aggregation::{Deaggregated, deaggregate};
 
 /// A user record read from a shard (a plain record, or one out of a KPL aggregate).
 #[derive(Debug)]
@@ -78,7 +78,6 @@ pub struct ReadOptions {
 
 /// The shortest wait between two GetRecords calls on one shard: 5 calls/s/shard.
 const MIN_CALL_SPACING: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Reads one shard into `out` from `start` until its end (or until the task is aborted,
 /// or `out` closes).
@@ -115,7 +114,7 @@ pub async fn read_shard(
     );
     let mut iterator = Some(first.await?);
     let mut last_read: Option<Arc<str>> = None;
-    let mut failures = 0u32;
+    let mut retrier = Retrier::new(retry::SHARD_POLL, None);
     while let Some(current) = iterator.take() {
         let response = kinesis
             .get_records()
@@ -126,11 +125,11 @@ pub async fn read_shard(
             .await;
         let response = match response {
             Ok(response) => {
-                failures = 0;
+                retrier.succeeded();
                 response
             }
             Err(e) => {
-                failures += 1;
+                let wait = retrier.failed().unwrap_or(retry::SHARD_POLL.backoff.max);
                 let code = aws_sdk_kinesis::error::ProvideErrorMetadata::code(&e).unwrap_or("");
                 if code == "ExpiredIteratorException" {
                     tracing::info!(%shard, "shard iterator expired; resuming after the last record read");
@@ -144,7 +143,6 @@ pub async fn read_shard(
                     iterator = Some(renewed?);
                     continue;
                 }
-                let wait = backoff(failures);
                 if code == "ProvisionedThroughputExceededException" {
                     tracing::debug!(%shard, ms = wait.as_millis() as u64, "read throttled; backing off");
                 } else {
@@ -247,7 +245,7 @@ async fn shard_iterator(
         .shard_iterator_type(kind)
         .set_starting_sequence_number(sequence.map(str::to_string))
         .set_timestamp(timestamp);
-    let mut failures = 0;
+    let mut retrier = Retrier::new(retry::SHARD_ITERATOR, None);
     loop {
         match request.clone().send().await {
             Ok(out) => {
@@ -256,20 +254,13 @@ async fn shard_iterator(
                     .map(str::to_string)
                     .with_context(|| format!("GetShardIterator for {shard} returned no iterator"));
             }
-            Err(e) if failures < 8 => {
-                failures += 1;
-                tracing::warn!(%shard, error = %aws_sdk_kinesis::error::DisplayErrorContext(&e), "GetShardIterator failed; retrying");
-                tokio::time::sleep(backoff(failures)).await;
-            }
-            Err(e) => return Err(e).with_context(|| format!("GetShardIterator for {shard}")),
+            Err(e) => match retrier.failed() {
+                Some(wait) => {
+                    tracing::warn!(%shard, error = %aws_sdk_kinesis::error::DisplayErrorContext(&e), "GetShardIterator failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                None => return Err(e).with_context(|| format!("GetShardIterator for {shard}")),
+            },
         }
     }
-}
-
-/// Exponential backoff with full jitter: up to 100 ms × 2^failures, capped.
-pub fn backoff(failures: u32) -> Duration {
-    let ceiling = Duration::from_millis(100)
-        .saturating_mul(1 << failures.min(10))
-        .min(MAX_BACKOFF);
-    ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
 }

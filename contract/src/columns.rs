@@ -1,4 +1,4 @@
-//! Methods of the contract's types, for both sides of the boundary.
+//! Methods of the contract's generated types, for both sides of the boundary.
 //!
 //! The guest SDK (wit-bindgen) and the host (wasmtime's `bindgen!`) each generate their
 //! own Rust types from `wit/waystream.wit`: two `PointColumns`, two `RawLines`, two
@@ -61,7 +61,7 @@ macro_rules! __contract_methods {
 
             /// Point `i`, if there is one (and every column has it).
             pub fn get(&self, i: usize) -> Option<$crate::Point> {
-                use $crate::__present as present;
+                use $crate::point::present;
                 Some($crate::Point {
                     trajectory: *self.trajectory.get(i)?,
                     seq: *self.seq.get(i)?,
@@ -128,7 +128,7 @@ macro_rules! __contract_methods {
                 &mut self,
                 mut f: impl FnMut(&mut $crate::Point) -> Result<(), E>,
             ) -> Result<(), E> {
-                use $crate::__present as present;
+                use $crate::point::present;
                 // One zipped pass: slice iterators zip into a single indexed loop.
                 let rows = self
                     .trajectory

@@ -1,8 +1,8 @@
-//! What reloads happened: counters, the active version of each module, recent events.
+//! What versions run and what reloads happened: the active version of each module,
+//! counters, recent events.
 //!
-//! Shared between the reload thread (which validates new versions), the pipeline (which
-//! swaps them in) and whoever watches the pipeline: the closing summary, tests, and later
-//! a metrics exporter.
+//! Written by the reload thread (which validates new versions) and the chain (which swaps
+//! them in), read by whoever watches the pipeline: the closing summary, tests, metrics.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

@@ -1,0 +1,31 @@
+//! The AWS sinks of `waystream-aws` as [`Sink`]s: they already take encoded records.
+
+use anyhow::Result;
+use waystream_aws::firehose::{FirehoseClient, MAX_RECORD_BYTES};
+use waystream_contract::document::Encoded;
+
+use super::{FirehoseSink, S3DeadLetters, Sink};
+
+impl<C: FirehoseClient> Sink for FirehoseSink<C> {
+    fn write(&mut self, records: &Encoded) -> Result<()> {
+        FirehoseSink::write(self, records)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        FirehoseSink::flush(self)
+    }
+
+    fn max_record_bytes(&self) -> Option<usize> {
+        Some(MAX_RECORD_BYTES)
+    }
+}
+
+impl Sink for S3DeadLetters {
+    fn write(&mut self, records: &Encoded) -> Result<()> {
+        S3DeadLetters::write(self, records)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        S3DeadLetters::flush(self)
+    }
+}
