@@ -351,3 +351,56 @@ fn batches_are_acknowledged_only_after_firehose_accepted_them() {
         "nothing accepted twice"
     );
 }
+
+#[test]
+fn sigterm_while_firehose_refuses_everything_ends_the_run_and_acknowledges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_input(dir.path());
+    let refuse_all = Faults {
+        entry_failure_rate: 1.0,
+        ..Faults::default()
+    };
+    let fake = FakeFirehose::new(refuse_all, 3);
+    let log = fake.log.clone();
+    let (acknowledged, ahead) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let source = CheckingSource {
+        inner: StreamSource::new(12, 300, Duration::from_millis(20)),
+        batches: 1_000,
+        log: log.clone(),
+        acknowledged: acknowledged.clone(),
+        ahead,
+    };
+    let pipeline = Pipeline::build(&config)
+        .unwrap()
+        .show_progress(false)
+        .with_source(Box::new(source));
+    // The sink sees the pipeline's stop flag, as `waystream run`'s SIGTERM handler sets it.
+    let stop = pipeline.stop_flag();
+    let sink = FirehoseSink::new(fake, firehose_config(), stop.clone());
+    let run = std::thread::spawn(move || pipeline.with_sink(Box::new(sink)).run());
+    // Wait until the sink is stuck retrying: Firehose has refused something.
+    let started = std::time::Instant::now();
+    while log.lock().unwrap().calls.len() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no call to Firehose"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let signalled = std::time::Instant::now();
+    stop.store(true, Ordering::SeqCst);
+    let result = run.join().unwrap();
+    let took = signalled.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "the run took {took:?} to stop"
+    );
+    let error = format!("{:#}", result.err().expect("the run ends with an error"));
+    assert!(error.contains("not acknowledged"), "{error}");
+    assert!(log.lock().unwrap().accepted.is_empty());
+    assert_eq!(
+        acknowledged.load(Ordering::SeqCst),
+        0,
+        "nothing Firehose refused was acknowledged"
+    );
+}
