@@ -96,13 +96,19 @@ pub trait FirehoseClient: Send {
 /// What the sink did, for logs, the summary and tests.
 #[derive(Debug, Default)]
 pub struct FirehoseStats {
+    /// Records Firehose accepted.
     pub records_accepted: AtomicU64,
+    /// Bytes of the records Firehose accepted.
     pub bytes_accepted: AtomicU64,
+    /// PutRecordBatch calls made.
     pub calls: AtomicU64,
     /// Entries Firehose refused in an accepted call (and that were sent again).
     pub entries_failed: AtomicU64,
+    /// Calls refused whole as throttled.
     pub throttled_calls: AtomicU64,
+    /// Calls refused whole with a 5xx.
     pub server_errors: AtomicU64,
+    /// Calls that failed otherwise (network, 4xx).
     pub other_errors: AtomicU64,
     /// Attempts made past `backpressure_after`.
     pub backpressure_attempts: AtomicU64,

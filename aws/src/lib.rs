@@ -15,6 +15,8 @@
 //! The host uses this crate through its `aws` feature (on by default); a host built
 //! without it runs local files only and links no AWS SDK, Tokio or Lambda runtime.
 
+#![warn(missing_docs)]
+
 pub mod firehose;
 pub mod ingest;
 pub mod kinesis;

@@ -53,7 +53,9 @@ pub enum GiveUp {
 /// How one kind of call is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
+    /// How long to wait between attempts.
     pub backoff: Backoff,
+    /// When to stop.
     pub give_up: GiveUp,
 }
 

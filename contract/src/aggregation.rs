@@ -55,7 +55,9 @@ struct Tag {
 /// A user record out of an aggregate: its partition key and data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
+    /// The user record's partition key.
     pub partition_key: String,
+    /// Its data.
     pub data: Vec<u8>,
 }
 

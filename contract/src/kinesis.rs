@@ -28,9 +28,13 @@ pub fn encode(seq: u32, line: &[u8], out: &mut Vec<u8>) {
 /// A decoded record: who, which point, and the line.
 #[derive(Debug, PartialEq, Eq)]
 pub struct LineRecord<'a> {
+    /// The user, from the partition key.
     pub user: &'a str,
+    /// The trajectory, from the partition key.
     pub trajectory: &'a str,
+    /// The line's position in its trajectory.
     pub seq: u32,
+    /// The PLT line as it was in the file.
     pub line: &'a [u8],
 }
 

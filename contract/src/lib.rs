@@ -14,6 +14,8 @@
 //! * [`kinesis`]: how a point line travels in a Kinesis record, and (feature `kpl`)
 //!   [`aggregation`]: many of them in one record, as the KPL packs them.
 
+#![warn(missing_docs)]
+
 #[cfg(feature = "kpl")]
 pub mod aggregation;
 pub mod document;

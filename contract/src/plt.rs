@@ -33,8 +33,11 @@ pub const HEADER: &str = "Geolife trajectory\r\nWGS 84\r\nAltitude is in Feet\r\
 /// (empty for a last line without one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line {
+    /// Where the line starts.
     pub start: usize,
+    /// Where its text ends (its line end starts).
     pub end: usize,
+    /// Where the next line starts.
     pub next: usize,
 }
 

@@ -39,6 +39,8 @@
 //! (or `cargo xtask build-transforms` for the project's own), with `crate-type = ["cdylib",
 //! "rlib"]` in the crate's manifest.
 
+#![warn(missing_docs)]
+
 mod points;
 pub mod state;
 pub mod testing;

@@ -27,11 +27,15 @@ pub struct PipelineConfig {
     /// Records per batch: a call into a module carries one batch.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// `[source]`: where records come from.
     pub source: SourceConfig,
     /// The chain of modules, in order.
     pub transforms: Vec<ModuleConfig>,
+    /// `[sink]`: where documents go.
     pub sink: SinkConfig,
+    /// `[dead_letter]`: where dead letters go.
     pub dead_letter: DeadLetterConfig,
+    /// `[limits]`: what every module instance may use.
     #[serde(default)]
     pub limits: Limits,
     /// Refuse any module version whose digest its `allowed_digests` does not list.

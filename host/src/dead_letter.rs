@@ -31,8 +31,11 @@ pub struct DeadLetter {
     pub cause: Cause,
     /// Whether the whole batch failed (error, trap, limit) rather than this record alone.
     pub batch_failed: bool,
+    /// The record's user (empty when not known).
     pub user: String,
+    /// Its trajectory.
     pub trajectory: String,
+    /// Its position in the trajectory.
     pub seq: u32,
     /// The original input line.
     pub line: OriginalLine,

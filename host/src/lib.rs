@@ -21,6 +21,8 @@
 //! * [`testing`]: built modules under test (`waystream test` and a `cargo test` harness).
 //! * [`synth`]: the synthetic Geolife-format generator used by the demo and the tests.
 
+#![warn(missing_docs)]
+
 pub mod cause;
 pub mod chain;
 pub mod config;

@@ -50,7 +50,9 @@ pub struct Summary {
 /// (reading and writing files, mostly).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CpuTime {
+    /// In the process's own code.
     pub user: Duration,
+    /// In the kernel on its behalf.
     pub system: Duration,
 }
 

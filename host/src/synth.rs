@@ -40,9 +40,11 @@ pub struct SynthConfig {
 /// What was written.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SynthReport {
+    /// PLT files written.
     pub files: u64,
     /// Point lines (header lines excluded), corrupt ones included.
     pub point_lines: u64,
+    /// Corrupt lines among them.
     pub corrupt_lines: u64,
 }
 

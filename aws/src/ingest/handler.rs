@@ -18,7 +18,9 @@ use crate::runtime::Aws;
 /// What the handler talks to.
 #[derive(Clone)]
 pub struct Clients {
+    /// Reads the created objects.
     pub s3: aws_sdk_s3::Client,
+    /// Puts their lines into the stream.
     pub producer: Producer,
 }
 

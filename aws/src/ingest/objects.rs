@@ -8,8 +8,11 @@ use waystream_contract::plt::{self, LineSplitter};
 /// One trajectory's point lines (without terminators), `seq` = index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trajectory {
+    /// The user (Geolife: the `NNN` folder).
     pub user: String,
+    /// The trajectory (the file name without `.plt`).
     pub id: String,
+    /// The point lines, without line ends.
     pub lines: Vec<Vec<u8>>,
 }
 

@@ -25,9 +25,13 @@ const PER_RECORD_OVERHEAD: usize = 16;
 
 /// Consecutive lines of one trajectory, the first with `seq = first_seq`.
 pub struct Run<'a> {
+    /// The user of the lines.
     pub user: &'a str,
+    /// Their trajectory.
     pub trajectory: &'a str,
+    /// The first line's `seq`; the others follow.
     pub first_seq: u32,
+    /// The point lines.
     pub lines: &'a [Vec<u8>],
 }
 
@@ -38,12 +42,14 @@ pub struct PutReport {
     pub lines: u64,
     /// Kinesis records (aggregates).
     pub records: u64,
+    /// PutRecords calls.
     pub calls: u64,
     /// Entries Kinesis refused and that were sent again.
     pub resent: u64,
 }
 
 impl PutReport {
+    /// Adds `other` to this report.
     pub fn add(&mut self, other: &PutReport) {
         self.lines += other.lines;
         self.records += other.records;

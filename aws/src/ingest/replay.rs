@@ -21,7 +21,12 @@ pub enum ReplayFrom {
     /// `*.plt` and `*.plt.gz` files under a folder.
     Folder(PathBuf),
     /// Objects under `s3://bucket/prefix`.
-    S3 { bucket: String, prefix: String },
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix the objects are under.
+        prefix: String,
+    },
 }
 
 impl ReplayFrom {
@@ -45,6 +50,7 @@ impl ReplayFrom {
 pub struct ReplayOptions {
     /// N × real time; none: as fast as possible.
     pub speed: Option<f64>,
+    /// Draw a progress bar.
     pub progress: bool,
 }
 

@@ -135,9 +135,13 @@ type Acks = Vec<(Arc<HeldLease>, Checkpoint)>;
 pub struct LineBatch {
     /// (user, trajectory) of each trajectory the batch holds.
     pub trajectories: Vec<(String, String)>,
+    /// The lines' bytes, back to back.
     pub data: Vec<u8>,
+    /// Exclusive end of each line in `data`.
     pub ends: Vec<u32>,
+    /// Each line's index into `trajectories`.
     pub trajectory: Vec<u32>,
+    /// Each line's position in its trajectory.
     pub seq: Vec<u32>,
     /// Records that are no point line (or a corrupt aggregate), with why.
     pub refused: Vec<RefusedRecord>,

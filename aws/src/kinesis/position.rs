@@ -12,6 +12,7 @@ use anyhow::Result;
 pub struct Position {
     /// A decimal string of up to 128 digits: compared by length, then digit by digit.
     pub sequence: Arc<str>,
+    /// The sub-sequence number: the user record's index in a KPL aggregate (0 for a plain record).
     pub sub: u64,
 }
 
@@ -43,8 +44,11 @@ impl std::fmt::Display for Position {
 /// A lease's `checkpoint`: a position, or where to start / that the shard is done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checkpoint {
+    /// From the oldest record in the shard.
     TrimHorizon,
+    /// From records put after the iterator was made.
     Latest,
+    /// From records put at or after the configured `starting_timestamp`.
     AtTimestamp,
     /// Every record of the (closed) shard was processed.
     ShardEnd,

@@ -30,7 +30,9 @@ use point_id::{point_id as id_of, trajectory_seed};
 /// A trajectory's identity as a batch's table holds it: implemented for the host's and
 /// the guest's generated `trajectory` records, and for `(user, id)` pairs.
 pub trait Identity {
+    /// The user id.
     fn user(&self) -> &str;
+    /// The trajectory id.
     fn id(&self) -> &str;
 }
 

@@ -6,6 +6,9 @@
 //! between. [`Point`] is one row of [`PointColumns`], for code that looks at points one at a
 //! time (encoding, dead letters, tests).
 
+// The generated items are documented in the WIT they come from.
+#![allow(missing_docs)]
+
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "transform-module",

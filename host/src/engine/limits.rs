@@ -28,21 +28,26 @@ pub struct Limits {
     pub table_elements: u64,
     /// Core instances, tables and memories one component may create.
     pub instances: usize,
+    /// Tables one component may create.
     pub tables: usize,
+    /// Linear memories one component may create.
     pub memories: usize,
     /// Longest error message, rejection reason or `init`/`restore` refusal kept from a
     /// guest, in bytes; longer ones are cut and marked.
     pub cause_bytes: usize,
     /// Longest guest log line, in bytes, and most lines per call into a guest.
     pub log_line_bytes: usize,
+    /// Most guest log lines per call into a guest; more are dropped and counted.
     pub log_lines_per_call: u32,
     /// Longest zone name kept from a module's zone table, in bytes (cut and marked past
     /// it), and most names in one zone set (a module's batch fails past it).
     pub zone_name_bytes: usize,
+    /// Most zone names in one zone set.
     pub zones_per_point: usize,
     /// Years a point's timestamp may fall in (inclusive); a module's point outside them is
     /// rejected, not encoded.
     pub min_year: i32,
+    /// The last year a timestamp may fall in.
     pub max_year: i32,
 }
 
@@ -97,7 +102,9 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 /// Which limit a guest ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
+    /// Linear memory, all memories together (`memory_mib`).
     Memory,
+    /// Table elements, all tables together (`table_elements`).
     TableElements,
 }
 
@@ -105,6 +112,7 @@ pub enum Limit {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.describe())]
 pub struct LimitExceeded {
+    /// Which limit.
     pub limit: Limit,
     /// What the instance would have held.
     pub wanted: u64,

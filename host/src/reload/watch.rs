@@ -45,7 +45,9 @@ pub struct FileWatcher {
 /// What the watcher's channel carries: file events, and the other [`Change`]s.
 #[derive(Debug)]
 pub enum Event {
+    /// A file system event from the watcher.
     Notify(notify::Event),
+    /// Anything else: a stop, a SIGHUP.
     Other(Change),
 }
 
