@@ -7,7 +7,8 @@
 //!   call gives up, stated once; every retry loop also stops when the process is told to;
 //! * [`kinesis`]: the Kinesis consumer: KCL-compatible leases and checkpoints in DynamoDB,
 //!   resharding, KPL de-aggregation (`waystream_contract::aggregation`);
-//! * [`firehose`] and [`s3`]: the Firehose sink and the S3 dead-letter sink, which take
+//! * [`firehose`], [`opensearch`] and [`s3`]: the Firehose sink, the OpenSearch sink
+//!   (idempotent: `_bulk` with `_id = point_id`) and the S3 dead-letter sink, which take
 //!   encoded records (bytes) and make them durable;
 //! * [`ingest`]: putting PLT trajectories into Kinesis: the S3-triggered Lambda (binary
 //!   `waystream-ingest-lambda`, feature `lambda`) and `waystream replay`.
@@ -20,6 +21,7 @@
 pub mod firehose;
 pub mod ingest;
 pub mod kinesis;
+pub mod opensearch;
 pub mod retry;
 pub mod runtime;
 pub mod s3;

@@ -301,11 +301,11 @@ fn write_outputs(
             }
         }
         if flush_by.is_some_and(|t| Instant::now() >= t) {
-            flush_and_acknowledge(&mut unacknowledged, sink, dead_letter)?;
+            flush_and_acknowledge(&mut unacknowledged, sink, dead_letter, &mut written)?;
             flush_by = None;
         }
     }
-    flush_and_acknowledge(&mut unacknowledged, sink, dead_letter)?;
+    flush_and_acknowledge(&mut unacknowledged, sink, dead_letter, &mut written)?;
     Ok(written)
 }
 
@@ -357,16 +357,46 @@ fn encode_letters(letters: &[DeadLetter], limit: Option<usize>, out: &mut Encode
     }
 }
 
-/// Flushes both sinks, then calls the acknowledgements of what they now hold, in order.
+/// Flushes the sink, writes what it refused for good to the dead-letter sink, flushes
+/// that, then calls the acknowledgements of what they now hold, in order.
 fn flush_and_acknowledge(
     unacknowledged: &mut Vec<Acknowledgement>,
     sink: &mut dyn Sink,
     dead_letter: &mut dyn Sink,
+    written: &mut Written,
 ) -> Result<()> {
     sink.flush().context("sink")?;
+    let refused = sink.take_refused();
+    if !refused.is_empty() {
+        let letters: Vec<DeadLetter> = refused
+            .iter()
+            .map(|(document, reason)| refused_letter(document, reason))
+            .collect();
+        let mut encoded = Encoded::default();
+        encode_letters(&letters, dead_letter.max_record_bytes(), &mut encoded);
+        dead_letter.write(&encoded).context("dead-letter sink")?;
+        // They were counted as documents when written.
+        written.documents -= letters.len() as u64;
+        written.letters += letters.len() as u64;
+    }
     dead_letter.flush().context("dead-letter sink")?;
     unacknowledged.drain(..).for_each(|ack| ack());
     Ok(())
+}
+
+/// The dead letter of a document the sink refused: the document (one of ours, so its
+/// user, trajectory and `seq` are read back from it) and the sink's reason.
+fn refused_letter(document: &[u8], reason: &str) -> DeadLetter {
+    let value: serde_json::Value = serde_json::from_slice(document).unwrap_or_default();
+    let text = |key: &str| value[key].as_str().unwrap_or_default().to_string();
+    let (user, trajectory) = (text("user"), text("trajectory"));
+    let seq = value["seq"].as_u64().unwrap_or_default() as u32;
+    DeadLetter::from_sink(
+        "sink",
+        Cause::capped(reason, 4096),
+        document,
+        (&user, &trajectory, seq),
+    )
 }
 
 /// Compiles and validates a chain's modules, in order, as their first generation. Paths

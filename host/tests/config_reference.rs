@@ -104,6 +104,7 @@ fn the_readme_lists_every_key_of_every_table() {
             "dead_letter.\"firehose\"",
             "dead_letter.\"s3\"",
             "sink.\"firehose\"",
+            "sink.\"opensearch\"",
             "source.\"kinesis\"",
         ];
         assert_eq!(

@@ -1,10 +1,11 @@
-//! The AWS sinks of `waystream-aws` as [`Sink`]s: they already take encoded records.
+//! The sinks of `waystream-aws` as [`Sink`]s: they already take encoded records.
 
 use anyhow::Result;
 use waystream_aws::firehose::{FirehoseClient, MAX_RECORD_BYTES};
+use waystream_aws::opensearch::BulkClient;
 use waystream_contract::document::Encoded;
 
-use super::{FirehoseSink, S3DeadLetters, Sink};
+use super::{FirehoseSink, OpenSearchSink, S3DeadLetters, Sink};
 
 impl<C: FirehoseClient> Sink for FirehoseSink<C> {
     fn write(&mut self, records: &Encoded) -> Result<()> {
@@ -17,6 +18,23 @@ impl<C: FirehoseClient> Sink for FirehoseSink<C> {
 
     fn max_record_bytes(&self) -> Option<usize> {
         Some(MAX_RECORD_BYTES)
+    }
+}
+
+impl<C: BulkClient> Sink for OpenSearchSink<C> {
+    fn write(&mut self, records: &Encoded) -> Result<()> {
+        OpenSearchSink::write(self, records)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        OpenSearchSink::flush(self)
+    }
+
+    fn take_refused(&mut self) -> Vec<(Vec<u8>, String)> {
+        OpenSearchSink::take_refused(self)
+            .into_iter()
+            .map(|r| (r.document, r.reason))
+            .collect()
     }
 }
 

@@ -26,6 +26,8 @@ pub use ndjson::{NdjsonConfig, NdjsonFile};
 #[cfg(feature = "aws")]
 pub use waystream_aws::firehose::{FirehoseConfig, FirehoseSink};
 #[cfg(feature = "aws")]
+pub use waystream_aws::opensearch::{OpenSearchConfig, OpenSearchSink};
+#[cfg(feature = "aws")]
 pub use waystream_aws::s3::{S3DeadLetterConfig, S3DeadLetters};
 
 /// Receives encoded records and makes them durable.
@@ -41,6 +43,13 @@ pub trait Sink: Send {
     fn max_record_bytes(&self) -> Option<usize> {
         None
     }
+
+    /// Records the sink refused for good since the last call (a document OpenSearch
+    /// cannot map, say), with why: the pipeline writes them to the dead-letter sink before
+    /// it acknowledges anything. Most sinks refuse nothing.
+    fn take_refused(&mut self) -> Vec<(Vec<u8>, String)> {
+        Vec::new()
+    }
 }
 
 /// The `[sink]` table of a pipeline config.
@@ -52,6 +61,9 @@ pub enum SinkConfig {
     /// An Amazon Data Firehose delivery stream.
     #[cfg(feature = "aws")]
     Firehose(FirehoseConfig),
+    /// An OpenSearch index, through `_bulk` with `_id = point_id` (idempotent).
+    #[cfg(feature = "aws")]
+    Opensearch(OpenSearchConfig),
 }
 
 impl SinkConfig {
@@ -63,6 +75,10 @@ impl SinkConfig {
             SinkConfig::Ndjson(config) => Ok(Box::new(NdjsonFile::create(config, base)?)),
             #[cfg(feature = "aws")]
             SinkConfig::Firehose(config) => Ok(Box::new(FirehoseSink::open(config, stop.clone())?)),
+            #[cfg(feature = "aws")]
+            SinkConfig::Opensearch(config) => {
+                Ok(Box::new(OpenSearchSink::open(config, stop.clone())?))
+            }
         }
     }
 }
