@@ -11,8 +11,8 @@ host's:
                    `reload`, `dead_letter`; a `: keep-alive` comment every 15 s of silence
 
 The points are simulated movers (stopped, walking, cycling, driving, and a few GPS
-glitches with implausible speeds) travelling between the zones, replayed 10x faster than
-real time (their timestamps advance 10 s per second, so position, time and speed agree). The
+glitches with implausible speeds) travelling between the zones, replayed 6x faster than
+real time (their timestamps advance 6 s per second, so position, time and speed agree). The
 chain is parse-plt -> geofence -> speed; after --reload-after seconds (5) a reload event
 activates speed's generation 2 (and a refused one comes 2 s before it).
 
@@ -52,7 +52,7 @@ PAGE_FILES = {
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
-ACCEL = 10.0          # simulated seconds per real second
+ACCEL = 6.0           # simulated seconds per real second
 EMIT_EVERY = 0.5      # each mover emits a point every this many real seconds
 START_TS = 1222839463  # 2008-10-01T05:37:43Z
 
@@ -121,10 +121,10 @@ def metres(lon1, lat1, lon2, lat2):
 
 class Mover:
     MODES = [  # (mode, share, speed range m/s)
-        ("stopped", 0.10, (0.0, 0.6)),
-        ("walking", 0.25, (1.1, 1.7)),
-        ("cycling", 0.25, (3.5, 6.5)),
-        ("driving", 0.35, (9.0, 22.0)),
+        ("stopped", 0.15, (0.0, 0.6)),
+        ("walking", 0.30, (1.1, 1.7)),
+        ("cycling", 0.30, (3.5, 6.5)),
+        ("driving", 0.20, (9.0, 22.0)),
         ("glitchy", 0.05, (12.0, 18.0)),
     ]
 
@@ -311,11 +311,11 @@ class Sim:
                 p = m.step(EMIT_EVERY * ACCEL)
                 p["zones"] = zones_at(p["lon"], p["lat"], self.zone_data)
                 pts.append(p)
-            rejected = 0
+            rejected = (None, 0)
             if self.rng.random() < 0.12:
                 module, cause = self.rng.choice(DEAD_CAUSES)
                 count = self.rng.randrange(1, 5)
-                rejected = count if module == "parse-plt" else 0
+                rejected = (module, count)
                 dl = {"at_ms": now_ms(), "module": module, "cause": cause, "count": count}
                 with self.lock:
                     self.dead_letters.append(dl)
@@ -324,9 +324,10 @@ class Sim:
             with self.lock:
                 for s in self.chain:
                     first = s["module"] == "parse-plt"
-                    s["records_in"] += len(pts) + (rejected if first else 0)
+                    mine = rejected[1] if s["module"] == rejected[0] else 0
+                    s["records_in"] += len(pts) + mine
                     s["points_out"] += len(pts)
-                    s["rejected"] += rejected if first else 0
+                    s["rejected"] += mine
                     s["busy_ms"] = round(s["busy_ms"] + len(pts) * (0.0007 if first else 0.0003)
                                          * self.rng.uniform(0.8, 1.2), 3)
                     if "batches" in s and pts:
