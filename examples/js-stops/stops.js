@@ -1,35 +1,41 @@
-// A waystream transform in JavaScript: flags points slower than a threshold as stops
-// (user flag bit 16). Built with componentize-js against wit/waystream.wit.
-import { log } from 'waystream:transform/log@0.3.0';
+// A waystream transform in JavaScript: flags points slower than a threshold as stops (user
+// flag bit 16). Configured from the pipeline (`config = { max_speed_mps = 5.0 }`, default
+// 0.5 m/s); the threshold lives on the instance, which the SDK keeps for the module's
+// lifetime. A point whose speed is absent (NaN) is not a stop. It counts the points it has
+// seen and hands the count over on a hot swap.
+import { Transform, TransformError, flags, info, state } from '@waystream/guest';
 
-let maxSpeed = 0.5;
-let seen = 0;
+/** User flag bit 16: the document shows it as `user_16`. */
+export const STOP = flags.user(16);
 
-export const transform = {
+export default class Stops extends Transform {
   init(config) {
-    const parsed = JSON.parse(config);
-    if (parsed.max_speed_mps !== undefined) maxSpeed = parsed.max_speed_mps;
-    log('info', `stops: max speed ${maxSpeed} m/s`);
-  },
-  process(batch) {
-    if (batch.records.tag !== 'points') throw 'stops needs points';
-    // Points come as columns: one typed array per field, absent values NaN.
-    const points = batch.records.val;
-    const { speedMps, flags } = points;
-    for (let i = 0; i < flags.length; i++) {
-      // NaN (no speed) compares false: such points stay unflagged.
-      if (speedMps[i] < maxSpeed) flags[i] |= 1 << 16;
+    this.maxSpeed = config.max_speed_mps ?? 0.5;
+    if (typeof this.maxSpeed !== 'number' || !(this.maxSpeed > 0)) {
+      throw new TransformError(`max_speed_mps must be a positive number, not ${JSON.stringify(this.maxSpeed)}`);
     }
-    seen += flags.length;
-    return { points, zoneSets: undefined, rejected: [] };
-  },
+    this.seen = 0;
+    info(`stops: max speed ${this.maxSpeed} m/s`);
+  }
+
+  process(batch) {
+    const { points } = batch;
+    // The columns directly (typed arrays): the hot loop of a transform that touches every point.
+    const { speedMps, flags: flag } = points;
+    for (let i = 0; i < flag.length; i++) {
+      // NaN (no speed) compares false: such points stay unflagged.
+      if (speedMps[i] < this.maxSpeed) flag[i] |= STOP;
+    }
+    this.seen += points.length;
+    return points;
+  }
+
   snapshot() {
-    return new TextEncoder().encode(JSON.stringify({ version: 1, state: seen }));
-  },
-  restore(state) {
-    if (state.length === 0) return;
-    const s = JSON.parse(new TextDecoder().decode(state));
-    if (s.version !== 1) throw `stops snapshot version ${s.version} unknown`;
-    seen = s.state;
-  },
-};
+    return state.save(1, { seen: this.seen });
+  }
+
+  restore(bytes) {
+    const saved = state.load('stops', 1, bytes);
+    if (saved !== undefined) this.seen = saved.seen;
+  }
+}
