@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{build_transforms, cargo, run};
+use crate::{build_transforms, cargo, output, run};
 
 /// Options of `cargo xtask bench [--smoke] [--out FILE]`.
 struct Options {
@@ -314,20 +314,4 @@ fn machine() -> String {
         "{model}, {cores} cores, {:.0} GiB RAM",
         mem_kib as f64 / (1u64 << 20) as f64
     )
-}
-
-/// Runs `command`, returning its standard output; fails with its standard error.
-fn output(command: &mut Command) -> Result<String> {
-    eprintln!("xtask: running {command:?}");
-    let out = command
-        .output()
-        .with_context(|| format!("starting {command:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{command:?} failed: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

