@@ -12,7 +12,7 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 use waystream_aws::ingest::{Clients, S3Event, handle_s3_event};
 use waystream_contract::document::point_id::point_id_hex;
 use waystream_tests::aws::{Host, LocalAws, local_aws, unique, wait_until, waystream_binary};
-use waystream_tests::{PLT_HEADER, Stage, chain_text, plt_line};
+use waystream_tests::{PLT_HEADER, Stage, chain_text, demo_zones, module, plt_line, workspace};
 
 /// Every line of every object under `bucket`, by object key.
 fn objects(aws: &LocalAws, bucket: &str) -> HashMap<String, String> {
@@ -320,4 +320,132 @@ fn replay_at_60x_keeps_the_relative_timing_of_a_trajectory() {
             arrival - arrivals[0]
         );
     }
+}
+
+/// Deploys `deploy/waystream.yaml` into moto server's CloudFormation (through
+/// `deploy/tests/moto_deploy.py`, which drops the resource types moto lacks) and returns
+/// the stack's outputs.
+fn deploy_stack_into_moto(prefix: &str) -> HashMap<String, String> {
+    let python = std::env::var("WAYSTREAM_DEPLOY_PYTHON")
+        .expect("WAYSTREAM_DEPLOY_PYTHON: the virtualenv with boto3 and cfn-lint (cargo xtask test sets it)");
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3").unwrap();
+    let out = Command::new(python)
+        .arg(workspace().join("deploy/tests/moto_deploy.py"))
+        .args(["--endpoint", &endpoint, "--stack-name"])
+        .arg(format!("{prefix}-stack"))
+        .arg("--artifacts-bucket")
+        .arg(format!("{prefix}-artifacts"))
+        .arg("--param")
+        .arg(format!("NamePrefix={prefix}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the stack did not deploy into moto:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<HashMap<String, String>>(&out.stdout).unwrap()
+}
+
+#[test]
+#[ignore = "needs the local AWS servers: `cargo xtask test` starts them and runs it"]
+fn a_host_configured_from_the_stack_outputs_delivers_an_uploaded_file() {
+    let aws = local_aws("stack_outputs");
+    let prefix = unique("ws");
+    let outputs = deploy_stack_into_moto(&prefix);
+    let name = |key: &str| {
+        outputs
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key} output in {outputs:?}"))
+            .clone()
+    };
+    let (stream, table, upload, dead) = (
+        name("StreamName"),
+        name("LeaseTableName"),
+        name("UploadBucketName"),
+        name("DeadLetterBucketName"),
+    );
+    // What the local servers stand in for: Kinesis is kinesis-mock here (moto's Kinesis
+    // mishandles resharding), so the stack's stream is made there too; moto has no
+    // Firehose resource for CloudFormation, so the delivery stream is made with the name
+    // the template gives it, delivering to a bucket the test reads.
+    aws.create_stream(&stream, 1);
+    let delivery_stream = format!("{prefix}-points");
+    let delivered = unique("stack-delivered");
+    create_bucket(&aws, &delivered);
+    create_delivery_stream(&aws, &delivery_stream, &delivered);
+
+    // A file uploaded where the stack's S3 trigger listens, and the Lambda's handler on
+    // the event S3 would send.
+    let key = "Data/042/Trajectory/20081023025304.plt";
+    put_object(&aws, &upload, key, plt(80, 0.0, None));
+    let event: S3Event = serde_json::from_value(serde_json::json!({ "Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-12-04T03:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": { "principalId": "AWS:TEST" },
+        "requestParameters": { "sourceIPAddress": "127.0.0.1" },
+        "responseElements": { "x-amz-request-id": "TEST", "x-amz-id-2": "TEST" },
+        "s3": { "s3SchemaVersion": "1.0", "configurationId": "ingest",
+            "bucket": { "name": upload, "ownerIdentity": { "principalId": "TEST" }, "arn": format!("arn:aws:s3:::{upload}") },
+            "object": { "key": key, "size": 1, "eTag": "0", "sequencer": "0" } }
+    }]}))
+    .unwrap();
+    let put = aws.runtime.block_on(async {
+        let clients = Clients::from_env(&stream, true).unwrap();
+        handle_s3_event(&clients, &event).await
+    });
+    assert_eq!(put.unwrap().lines, 80);
+
+    // The host's config: deploy/host/pipeline-aws.toml filled in as the EMR bootstrap
+    // action fills it, with the modules and zones of this checkout.
+    let template =
+        std::fs::read_to_string(workspace().join("deploy/host/pipeline-aws.toml")).unwrap();
+    let config = template
+        .replace("@STREAM@", &stream)
+        .replace("@LEASE_TABLE@", &table)
+        .replace("@DELIVERY_STREAM@", &delivery_stream)
+        .replace("@DEAD_LETTER_BUCKET@", &dead)
+        .replace(
+            "/opt/waystream/modules/",
+            &format!("{}/", module("speed").parent().unwrap().display()),
+        )
+        .replace(
+            "/opt/waystream/zones/zones.geojson",
+            &demo_zones().display().to_string(),
+        )
+        .replace(
+            "prefix = \"dead-letters/\"",
+            "prefix = \"dead-letters/\"\npath_style = true",
+        );
+    let left = config.split('@').skip(1).step_by(2).find(|token| {
+        !token.is_empty() && token.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+    });
+    assert_eq!(left, None, "a placeholder left in {config}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::start_config(dir.path(), &config);
+    let expected: HashSet<String> = (0..80)
+        .map(|s| point_id_hex("042", "20081023025304", s))
+        .collect();
+    let arrived = || -> HashSet<String> {
+        objects(&aws, &delivered)
+            .values()
+            .flat_map(|body| body.lines().map(str::to_string).collect::<Vec<_>>())
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(&line).unwrap()["point_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let all = wait_until(Duration::from_secs(90), || {
+        expected.is_subset(&arrived()) || !host.running()
+    });
+    assert!(
+        all,
+        "{} of 80 points; log:\n{}",
+        arrived().len(),
+        host.log_text()
+    );
+    host.stop();
 }

@@ -26,6 +26,8 @@ const DEPLOY_TOOLS: [&str; 4] = ["cfn-lint==1.58.0", "pytest", "pyyaml", "shellc
 /// The running servers; dropping it stops them.
 pub struct LocalAws {
     servers: Vec<Child>,
+    /// The virtualenv's Python, with moto, boto3 and the deployment tools.
+    python: PathBuf,
     kinesis_url: String,
     moto_url: String,
 }
@@ -37,7 +39,9 @@ impl LocalAws {
         std::fs::create_dir_all(&dir)?;
         let kinesis_main = install_kinesis_mock(&dir)?;
         let moto_server = install_moto(&dir)?;
+        let python = python_tools(root)?.join("python");
         let mut servers = LocalAws {
+            python,
             servers: Vec::new(),
             kinesis_url: String::new(),
             moto_url: String::new(),
@@ -87,7 +91,9 @@ impl LocalAws {
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", "us-east-1")
-            .env("WAYSTREAM_LOCAL_AWS", "1");
+            .env("WAYSTREAM_LOCAL_AWS", "1")
+            // boto3 and cfn-lint, to deploy the CloudFormation stack into moto.
+            .env("WAYSTREAM_DEPLOY_PYTHON", &self.python);
     }
 
     fn spawn(&mut self, mut command: Command, log: &Path) -> Result<()> {
