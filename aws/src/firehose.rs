@@ -1,13 +1,8 @@
 //! The Firehose sink: documents to an Amazon Data Firehose delivery stream.
 //!
-//! ```toml
-//! [sink]
-//! type = "firehose"
-//! delivery_stream = "waystream-points"
-//! # retry_base_ms = 100          # first backoff; doubles per attempt, with jitter
-//! # max_backoff_ms = 10000
-//! # backpressure_after = 8       # attempts before it logs that it holds the pipeline back
-//! ```
+//! Configured by `[sink] type = "firehose"` in a pipeline config; its keys and their
+//! defaults are in the README's config reference, the one place they are written down
+//! (a test checks it against the config types).
 //!
 //! Each record is one document ending in `\n`: Firehose's OpenSearch destination needs
 //! exactly one single-line JSON document per record, and its S3 destination concatenates

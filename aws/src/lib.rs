@@ -14,7 +14,9 @@
 //!   `waystream-ingest-lambda`, feature `lambda`) and `waystream replay`.
 //!
 //! The host uses this crate through its `aws` feature (on by default); a host built
-//! without it runs local files only and links no AWS SDK, Tokio or Lambda runtime.
+//! without it runs local files only and links no AWS SDK and no Lambda runtime. (Tokio is
+//! still in its tree, but only as a dependency of `wasmtime-wasi`, which the WASI p2
+//! linker needs; no runtime is started.)
 
 #![warn(missing_docs)]
 

@@ -258,3 +258,26 @@ def test_delivery_permissions_follow_the_mode():
             condition, then, _ = entry["Fn::If"]
             conditional[then["Sid"]] = condition
     assert conditional == {"DeliverToFirehose": "IsFirehose", "DeliverToOpenSearch": "IsDirect"}
+
+
+def test_core_nodes_must_be_x86_64():
+    """The host tarball is an x86_64 binary: the core instance type rejects Graviton types."""
+    import re
+
+    template = decode_str(TEMPLATE.read_text())[0]
+    pattern = re.compile(template["Parameters"]["CoreInstanceType"]["AllowedPattern"])
+    for x86 in ["m7i.large", "m7a.xlarge", "c5n.2xlarge", "r5dn.large", "m7i-flex.large", "m5.large"]:
+        assert pattern.fullmatch(x86), x86
+    for graviton in ["m7g.large", "c6gn.xlarge", "m6gd.large", "t4g.small", "r8g.large"]:
+        assert not pattern.fullmatch(graviton), graviton
+
+
+def test_only_the_writing_role_may_use_the_domain():
+    """Firehose's role writes to the domain with delivery = firehose, the hosts' with direct."""
+    template = decode_str(TEMPLATE.read_text())[0]
+    statements = template["Resources"]["SearchDomain"]["Properties"]["AccessPolicies"]["Statement"]
+    pipeline = next(s for s in statements if isinstance(s, dict) and s.get("Sid") == "PipelineRoles")
+    principals = pipeline["Principal"]["AWS"]
+    assert principals == [
+        {"Fn::If": ["IsFirehose", {"Fn::GetAtt": ["FirehoseRole", "Arn"]}, {"Fn::GetAtt": ["HostRole", "Arn"]}]}
+    ], principals

@@ -66,7 +66,6 @@ impl Mode {
     }
 }
 
-const HEADER: &str = "Geolife trajectory\r\nWGS 84\r\nAltitude is in Feet\r\nReserved 3\r\n0,2,255,My Track,0,0,2,8421376\r\n0\r\n";
 /// Days from 1899-12-30 (the PLT day-count epoch) to 1970-01-01.
 const PLT_EPOCH_OFFSET_DAYS: f64 = 25_569.0;
 const METRES_PER_DEGREE: f64 = 111_195.0;
@@ -117,7 +116,7 @@ fn write_trajectory(
     let mut alt_ft: f64 = rng.random_range(80.0..400.0);
     let mut t = start_s;
     let mut corrupt_lines = 0;
-    out.push_str(HEADER);
+    out.push_str(waystream_contract::plt::HEADER);
     for _ in 0..points {
         if rng.random_bool(corrupt.clamp(0.0, 1.0)) {
             corrupt_lines += 1;

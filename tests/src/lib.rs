@@ -44,7 +44,7 @@ pub fn demo_zones() -> PathBuf {
 }
 
 /// The six Geolife header lines.
-pub const PLT_HEADER: &str = "Geolife trajectory\r\nWGS 84\r\nAltitude is in Feet\r\nReserved 3\r\n0,2,255,My Track,0,0,2,8421376\r\n0\r\n";
+pub use waystream_contract::plt::HEADER as PLT_HEADER;
 
 /// Writes `<root>/Data/<user>/Trajectory/<trajectory>.plt` with the header and `lines`.
 pub fn write_plt(root: &Path, user: &str, trajectory: &str, lines: &[String]) -> PathBuf {

@@ -87,6 +87,9 @@ pub fn deploy(root: &Path, args: &[String]) -> Result<()> {
         .args([
             "--capabilities",
             "CAPABILITY_NAMED_IAM",
+            // A second deploy with nothing changed goes on to the index template and the
+            // Dashboards objects instead of failing.
+            "--no-fail-on-empty-changeset",
             "--parameter-overrides",
         ])
         .arg(format!("ArtifactsBucket={}", options.bucket))

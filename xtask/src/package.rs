@@ -241,7 +241,14 @@ fn ensure_musl_toolchain() -> Result<()> {
         return Ok(());
     }
     eprintln!("xtask: musl-gcc is missing: installing Debian's musl-tools");
-    run(Command::new("apt-get").args(["install", "-y", "-q", "musl-tools"])).context(
-        "musl-gcc (Debian's musl-tools) is needed to build the static binaries; install it",
-    )
+    // A fresh image may have no package lists yet: install, and on failure update and retry.
+    let install = || run(Command::new("apt-get").args(["install", "-y", "-q", "musl-tools"]));
+    install()
+        .or_else(|_| {
+            run(Command::new("apt-get").args(["update", "-q"]))?;
+            install()
+        })
+        .context(
+            "musl-gcc (Debian's musl-tools) is needed to build the static binaries; install it",
+        )
 }

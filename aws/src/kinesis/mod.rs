@@ -1,19 +1,8 @@
 //! The Kinesis consumer: a data stream read by several hosts at once, KCL-compatible.
 //!
-//! ```toml
-//! [source]
-//! type = "kinesis"
-//! stream = "waystream-points"        # a name or an ARN
-//! lease_table = "waystream-points"   # DynamoDB; a KCL application's table works too
-//! # worker_id = "host-a"             # default: <hostname>-<pid>
-//! # failover_time_ms = 10000         # a lease not renewed for this long is taken over
-//! # poll_interval_ms = 1000          # wait after an empty GetRecords
-//! # shard_sync_interval_ms = 60000   # how often new shards are looked for
-//! # starting_position = "TRIM_HORIZON"  # or "LATEST", or "AT_TIMESTAMP" with:
-//! # starting_timestamp = "2026-11-25T00:00:00Z"
-//! # create_lease_table = true
-//! # max_records = 10000              # GetRecords limit
-//! ```
+//! Configured by `[source] type = "kinesis"` in a pipeline config; its keys and their
+//! defaults are in the README's config reference, the one place they are written down
+//! (a test checks it against the config types).
 //!
 //! Credentials and region come from aws-config's default chain; endpoints can be pointed
 //! elsewhere with `AWS_ENDPOINT_URL_KINESIS` and `AWS_ENDPOINT_URL_DYNAMODB` (or
