@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Limits;
+use crate::engine::{CacheConfig, Limits};
 use crate::sinks::{DeadLetterConfig, SinkConfig};
 use crate::sources::SourceConfig;
 
@@ -38,6 +38,9 @@ pub struct PipelineConfig {
     /// `[limits]`: what every module instance may use.
     #[serde(default)]
     pub limits: Limits,
+    /// `[cache]`: where compiled modules are kept between runs.
+    #[serde(default)]
+    pub cache: CacheConfig,
     /// Refuse any module version whose digest its `allowed_digests` does not list.
     #[serde(default)]
     pub require_pinned_digests: bool,

@@ -19,7 +19,8 @@
 //! * [`pipeline`]: the run loop; [`config`]: the TOML that describes it; [`summary`]: the
 //!   closing report.
 //! * [`testing`]: built modules under test (`waystream test` and a `cargo test` harness).
-//! * [`synth`]: the synthetic Geolife-format generator used by the demo and the tests.
+//! * [`synth`]: the synthetic Geolife-format generator used by the demo and the tests;
+//!   [`new`]: transform projects to start from (`waystream new`).
 
 #![warn(missing_docs)]
 
@@ -28,6 +29,7 @@ pub mod chain;
 pub mod config;
 pub mod dead_letter;
 pub mod engine;
+pub mod new;
 pub mod pipeline;
 pub mod reload;
 pub mod sinks;

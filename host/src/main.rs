@@ -62,12 +62,40 @@ enum Command {
         /// Case folders, or folders to search for them.
         #[arg(default_value = "transforms")]
         paths: Vec<PathBuf>,
-        /// Where modules named without a path are: <DIR>/<name>.wasm.
-        #[arg(long, env = "WAYSTREAM_MODULES", default_value = "target/modules")]
-        modules: PathBuf,
-        /// Write the expected files from the actual output instead of comparing.
+        /// Where modules named without a path are: <DIR>/<name>.wasm (default: `modules/`
+        /// or `target/modules/` of the case folder or the nearest folder above it).
+        #[arg(long, env = "WAYSTREAM_MODULES")]
+        modules: Option<PathBuf>,
+        /// Write the expected files from the actual output instead of comparing, and show
+        /// what changed.
         #[arg(long)]
         update: bool,
+    },
+    /// Start a transform project (outside this repository) that builds, has a unit test
+    /// and a `waystream test` case.
+    New {
+        /// The transform's name: lower-case letters, digits, - and _.
+        name: String,
+        /// rust, python or js.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// The folder to create (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Where the language's SDK is (default: in the checkout this binary was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Compile modules into the compiled-module cache ahead of a run or a swap, so they
+    /// load in milliseconds.
+    Compile {
+        /// Component files (.wasm).
+        #[arg(required = true)]
+        modules: Vec<PathBuf>,
+        /// Take `[cache]` and `[limits]` from this pipeline config (the limits change the
+        /// compiled code: compile with the config the host runs).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -135,7 +163,52 @@ fn run(cli: Cli, started: std::time::Instant) -> Result<ExitCode> {
             paths,
             modules,
             update,
-        } => run_cases(&paths, &modules, update),
+        } => run_cases(&paths, modules.as_deref(), update),
+        Command::New {
+            name,
+            lang,
+            dir,
+            sdk,
+        } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let files = waystream::new::new_project(&name, &lang, &dir, sdk.as_deref())?;
+            println!(
+                "wrote {} files in {}; see its README.md",
+                files.len(),
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compile { modules, config } => {
+            let config = match &config {
+                Some(path) => PipelineConfig::load(path)?,
+                None => PipelineConfig::embedded_default()?,
+            };
+            let engine = waystream::engine::Engine::with_cache(config.limits, &config.cache)?;
+            for path in &modules {
+                let started = std::time::Instant::now();
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let digest = waystream::engine::digest_of(&bytes);
+                let (_, compiled) = engine
+                    .compile(&digest, &bytes)
+                    .with_context(|| format!("{} does not compile", path.display()))?;
+                println!(
+                    "{}: {} in {} ms",
+                    path.display(),
+                    match compiled {
+                        waystream::engine::Compiled::Cached => "already in the cache",
+                        waystream::engine::Compiled::Fresh => "compiled",
+                    },
+                    started.elapsed().as_millis()
+                );
+            }
+            anyhow::ensure!(
+                engine.has_disk_cache(),
+                "the compiled-module cache is off or has no folder ([cache] in the config, WAYSTREAM_CACHE_DIR): nothing was kept"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         #[cfg(feature = "aws")]
         Command::Replay {
             from,
@@ -177,7 +250,7 @@ fn run(cli: Cli, started: std::time::Instant) -> Result<ExitCode> {
     }
 }
 
-fn run_cases(paths: &[PathBuf], modules: &Path, update: bool) -> Result<ExitCode> {
+fn run_cases(paths: &[PathBuf], modules: Option<&Path>, update: bool) -> Result<ExitCode> {
     let cases = cases::find_cases(paths)?;
     anyhow::ensure!(
         !cases.is_empty(),
@@ -186,12 +259,20 @@ fn run_cases(paths: &[PathBuf], modules: &Path, update: bool) -> Result<ExitCode
     );
     let mut failed = 0;
     for case in &cases {
-        match cases::run_case(case, modules, update) {
-            CaseOutcome::Passed => println!("ok       {}", case.display()),
-            CaseOutcome::Updated => println!("updated  {}", case.display()),
+        let started = std::time::Instant::now();
+        let outcome = cases::run_case(case, modules, update);
+        let ms = started.elapsed().as_millis();
+        match outcome {
+            CaseOutcome::Passed => println!("ok       {} ({ms} ms)", case.display()),
+            CaseOutcome::Updated(diff) if diff.is_empty() => {
+                println!("same     {} ({ms} ms, nothing changed)", case.display())
+            }
+            CaseOutcome::Updated(diff) => {
+                println!("updated  {} ({ms} ms)\n{diff}", case.display())
+            }
             CaseOutcome::Failed(report) => {
                 failed += 1;
-                println!("FAILED   {}\n{report}", case.display());
+                println!("FAILED   {} ({ms} ms)\n{report}", case.display());
             }
         }
     }

@@ -43,7 +43,7 @@ impl Pipeline {
     /// Loads every module (compiling and validating it), opens the source and the sinks.
     pub fn build(config: &PipelineConfig) -> Result<Self> {
         let started = Instant::now();
-        let engine = Engine::new(config.limits.clone())?;
+        let engine = Engine::with_cache(config.limits.clone(), &config.cache)?;
         let modules = load_modules(
             &engine,
             &config.transforms,
@@ -215,7 +215,7 @@ const OUTPUT_QUEUE: usize = 4;
 fn apply_reloads(reloader: &Reloader, chain: &mut Chain) {
     while let Some(update) = reloader.try_next() {
         match update {
-            Update::Module(module) => chain.swap(module),
+            Update::Module(module, detected) => chain.swap(module, Some(detected)),
             Update::Chain(entries) => chain.reconfigure(entries),
         }
     }
@@ -422,6 +422,7 @@ pub fn load_modules(
                 module = %m.name,
                 digest = module.short_digest(),
                 ms = started.elapsed().as_millis() as u64,
+                compiled = if module.cached { "from the cache" } else { "now" },
                 "module loaded"
             );
             Ok(module)

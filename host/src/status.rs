@@ -63,6 +63,9 @@ pub enum Outcome {
         /// Why the version started without its predecessor's state, when it did (its
         /// `restore` refused or trapped, or the old version's `snapshot` failed).
         fresh_because: Option<String>,
+        /// From the file change being detected to this activation (none for a version a
+        /// config reload brought).
+        since_change: Option<Duration>,
     },
     /// The version was refused before it ran; the old one keeps running.
     Refused(String),
@@ -129,10 +132,12 @@ impl ReloadStatus {
                 generation,
                 pause,
                 fresh_because,
+                since_change,
             } => Outcome::Activated {
                 generation,
                 pause,
                 fresh_because: fresh_because.map(line),
+                since_change,
             },
             other => other,
         };
@@ -141,7 +146,10 @@ impl ReloadStatus {
             .unwrap_or("-");
         match &outcome {
             Outcome::Activated {
-                generation, pause, ..
+                generation,
+                pause,
+                since_change,
+                ..
             } => {
                 self.swaps.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
@@ -149,6 +157,7 @@ impl ReloadStatus {
                     digest = short,
                     generation,
                     pause_us = pause.as_micros() as u64,
+                    active_after_ms = since_change.map(|d| d.as_millis() as u64),
                     "module version active"
                 );
             }

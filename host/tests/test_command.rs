@@ -44,6 +44,7 @@ fn the_projects_own_cases_pass() {
         "parse-plt/tests/oddities",
         "geofence/tests/hole-and-edge",
         "speed/tests/steps",
+        "speed/tests/state-across-batches",
     ] {
         assert!(text.contains(case), "case {case} did not run:\n{text}");
     }
@@ -92,6 +93,11 @@ fn a_wrong_expectation_fails_with_a_diff_and_update_rewrites_it() {
         .output()
         .unwrap();
     assert!(update.status.success());
+    let shown = String::from_utf8_lossy(&update.stdout);
+    assert!(
+        shown.contains("updated") && shown.lines().any(|l| l.starts_with('+') && l.contains("implausible_speed")),
+        "--update shows what it changed:\n{shown}"
+    );
     assert_eq!(
         std::fs::read_to_string(case.join("expected.ndjson")).unwrap(),
         expected

@@ -445,3 +445,58 @@ fn config_reload_reconfigures_and_removes_modules_between_batches() {
     assert!(!points.iter().any(|p| implausible(p) && zoned(p)));
     assert_state_carried_over(&points, false);
 }
+
+/// A component that takes long to compile (many functions) and is then refused (it
+/// exports nothing), unique per call so no cache has it: a stand-in for a JavaScript or
+/// Python module's seconds of compiling.
+fn slow_to_compile() -> Vec<u8> {
+    let mut text = String::from("(component (core module\n");
+    for f in 0..6000 {
+        text.push_str(&format!("(func $f{f} (param i64) (result i64) local.get 0"));
+        for k in 0..40 {
+            text.push_str(&format!(" i64.const {} i64.mul i64.const {k} i64.xor", f * 41 + k));
+        }
+        text.push_str(")\n");
+    }
+    text.push_str("))");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    component_variant(&wat::parse_str(&text).unwrap(), nanos)
+}
+
+#[test]
+fn a_slow_compile_does_not_hold_up_another_modules_swap() {
+    let running = Running::start();
+    let slow = slow_to_compile();
+    let speed = component_variant(&std::fs::read(module("speed")).unwrap(), 1_000_001);
+    let speed_digest = digest_of(&speed);
+    let seen = running.status.events().len();
+    let slow_written = install(Way::RenameIn, &running.module_path("geofence"), &slow);
+    install(Way::RenameIn, &running.module_path("speed"), &speed);
+    let activated = running.wait_event(seen, |e| e.digest.as_deref() == Some(&speed_digest));
+    assert!(
+        matches!(activated.outcome, Outcome::Activated { .. }),
+        "{activated:?}"
+    );
+    let refused = running.wait_event(seen, |e| e.module == "geofence");
+    assert!(
+        matches!(&refused.outcome, Outcome::Refused(r) if r.contains("waystream:transform")),
+        "{refused:?}"
+    );
+    eprintln!(
+        "speed active {:.1?} after the slow write, the slow module refused after {:.1?}",
+        activated.at.saturating_duration_since(slow_written),
+        refused.at.saturating_duration_since(slow_written)
+    );
+    assert!(
+        activated.at < refused.at,
+        "the speed swap waited for the slow compile: active {:?} after the refusal",
+        activated.at.saturating_duration_since(refused.at)
+    );
+    let (summary, _, dead) = running.finish();
+    assert_eq!(summary.swaps, 1);
+    assert_eq!(summary.reload_failures, 1);
+    assert!(dead.is_empty(), "{:?}", dead.first());
+}

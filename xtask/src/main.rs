@@ -5,7 +5,9 @@
 //! * `demo`: builds everything, generates synthetic data into `demo/plt` and runs the
 //!   embedded default pipeline on it.
 //! * `test`: builds the components, starts local AWS servers (see `local_aws.rs`) and
-//!   runs the whole test suite against them, then a smoke run of `bench`.
+//!   runs the whole test suite against them, then the polyglot check
+//!   (`guest-sdk/check-polyglot.sh`), a smoke run of `bench`, the deployment checks and
+//!   the package.
 //! * `bench`: the measurements behind BENCHMARKS.md (see `bench.rs`).
 //!
 //! Every command does its own set-up (the `wasm32-wasip2` target), so each works on a fresh
@@ -224,6 +226,11 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
     local_aws.configure(&mut test);
     run(&mut test)?;
     drop(local_aws);
+    // The Python and JavaScript SDKs, their examples and hostile guests, and a project of
+    // each language from `waystream new`, with the host binary the tests just built.
+    run(Command::new("bash")
+        .arg(root.join("guest-sdk/check-polyglot.sh"))
+        .env("WAYSTREAM_TARGET", root.join("target")))?;
     // The bench command must keep working; on tiny data its figures mean nothing.
     bench::bench(
         root,

@@ -380,7 +380,7 @@ fn swap_pauses(
             zones.to_string(),
             i as u64 + 2,
         )?;
-        chain.swap(module);
+        chain.swap(module, None);
         chain.run(batch.clone(), &mut Vec::new());
     }
     let mut pauses: Vec<Duration> = chain

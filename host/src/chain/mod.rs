@@ -114,6 +114,11 @@ impl Chain {
         })
     }
 
+    /// The engine the chain's modules run on (new versions must be loaded on it).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
     /// Reload counters, the active version of each module and recent reload events.
     pub fn reload_status(&self) -> &Arc<ReloadStatus> {
         &self.status

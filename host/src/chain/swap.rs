@@ -44,8 +44,9 @@ pub(super) struct Previous {
 }
 
 impl Chain {
-    /// Replaces the module of the same name by `module`, carrying its state over.
-    pub fn swap(&mut self, module: Arc<Module>) {
+    /// Replaces the module of the same name by `module`, carrying its state over;
+    /// `detected` is when its file change was seen (for the log and the reload event).
+    pub fn swap(&mut self, module: Arc<Module>, detected: Option<Instant>) {
         let started = Instant::now();
         let Some(index) = self
             .stages
@@ -83,7 +84,7 @@ impl Chain {
         };
         // Two swaps before a batch: keep the version that last ran, not the one in between.
         stage.previous.get_or_insert(previous);
-        self.activated(index, started, fresh_because);
+        self.activated(index, started, fresh_because, detected);
     }
 
     /// Replaces the whole chain by `entries`, in order: stages named by
@@ -162,9 +163,33 @@ impl Chain {
         self.status
             .retain_active(|name| self.stages.iter().any(|s| s.module.name == name));
         for (index, fresh_because) in loaded {
-            self.activated(index, started, fresh_because);
+            self.activated(index, started, fresh_because, None);
         }
         self.status.record("config", None, Outcome::ConfigApplied);
+    }
+
+    /// Hands every stage's state to a fresh instance of its own version (`snapshot` →
+    /// `restore`), as a hot swap to an identical build would: for testing offline that a
+    /// transform's state survives a swap. Says which stages started fresh, and why.
+    pub fn restart_with_state(&mut self) -> Vec<(String, String)> {
+        let mut fresh = Vec::new();
+        for index in 0..self.stages.len() {
+            let module = self.stages[index].module.clone();
+            let instance = match Instance::new(&self.engine, module.clone()) {
+                Ok(instance) => instance,
+                Err(e) => {
+                    fresh.push((module.name.clone(), format!("{e:#}")));
+                    continue;
+                }
+            };
+            let stage = &mut self.stages[index];
+            let (instance, why) = hand_over(&self.engine, &self.status, stage, instance, &module);
+            stage.instance = instance;
+            if let Some(why) = why {
+                fresh.push((module.name.clone(), why));
+            }
+        }
+        fresh
     }
 
     /// After a whole-batch failure of stage `index`: if its version was just swapped in,
@@ -186,7 +211,13 @@ impl Chain {
         true
     }
 
-    fn activated(&self, index: usize, started: Instant, fresh_because: Option<String>) {
+    fn activated(
+        &self,
+        index: usize,
+        started: Instant,
+        fresh_because: Option<String>,
+        detected: Option<Instant>,
+    ) {
         let stage = &self.stages[index];
         self.status
             .set_active(&stage.module.name, stage.active_version());
@@ -194,6 +225,7 @@ impl Chain {
             generation: stage.module.generation,
             pause: started.elapsed(),
             fresh_because,
+            since_change: detected.map(|t| t.elapsed()),
         };
         self.status
             .record(&stage.module.name, Some(&stage.module.digest), outcome);

@@ -57,8 +57,10 @@ impl TrapKind {
 }
 
 impl GuestError {
-    /// Sorts a wasmtime error from a call into a trap kind with a one-line cause.
-    pub fn from_trap(error: &wasmtime::Error, limits: &Limits) -> Self {
+    /// Sorts a wasmtime error from a call into a trap kind with a one-line cause. `panic`
+    /// is what the guest said of its panic just before the trap (the guest SDKs log it),
+    /// which then leads the cause.
+    pub fn from_trap(error: &wasmtime::Error, limits: &Limits, panic: Option<&str>) -> Self {
         let (kind, text) = if let Some(exceeded) = error.downcast_ref::<LimitExceeded>() {
             (TrapKind::Limit(exceeded.limit), exceeded.to_string())
         } else if let Some(blocking) = error.downcast_ref::<BlockingCall>() {
@@ -77,11 +79,16 @@ impl GuestError {
                 ),
             )
         } else if let Some(&trap) = error.downcast_ref::<Trap>() {
-            (TrapKind::Wasm(trap), format!("wasm trap: {trap}"))
+            // wasmtime's own text already starts "wasm trap: …".
+            (TrapKind::Wasm(trap), trap.to_string())
         } else {
             // The innermost error says what went wrong; the outer ones are wasmtime's
             // context ("error while executing at wasm backtrace: …").
             (TrapKind::Other, error.root_cause().to_string())
+        };
+        let text = match panic {
+            Some(panic) => format!("the guest panicked: {panic} ({text})"),
+            None => text,
         };
         GuestError::Trapped(kind, Cause::capped(&text, limits.cause_bytes))
     }

@@ -50,6 +50,10 @@ impl LogBudget {
 
 impl log::Host for GuestState {
     fn log(&mut self, level: Level, message: String) {
+        // A panic's message travels into the trap's cause, over the log budget if need be.
+        if let (Level::Error, Some(panic)) = (level, message.strip_prefix("panic: ")) {
+            self.panic = Some(Cause::capped(panic, self.log_budget.line_bytes).to_string());
+        }
         let budget = &mut self.log_budget;
         if budget.written >= budget.lines_per_call {
             budget.dropped += 1;

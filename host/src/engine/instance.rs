@@ -19,6 +19,9 @@ pub struct GuestState {
     pub(super) module: String,
     pub(super) generation: u64,
     pub(super) log_budget: LogBudget,
+    /// What the guest logged of a panic during the current call (the guest SDKs log
+    /// `panic: <message> at <file:line>` from their panic hook, just before the trap).
+    pub(super) panic: Option<String>,
     limiter: GuestLimiter,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -68,6 +71,7 @@ impl Instance {
             module: module.name.clone(),
             generation: module.generation,
             log_budget: LogBudget::new(&engine.limits),
+            panic: None,
             limiter: GuestLimiter::new(&engine.limits),
             // No preopened directories, no environment, no network: guests see nothing.
             wasi: WasiCtx::builder().build(),
@@ -150,10 +154,9 @@ impl Instance {
         engine: &Engine,
         f: impl FnOnce(&TransformModule, &mut Store<GuestState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, GuestError> {
-        self.store
-            .data_mut()
-            .log_budget
-            .reset(&self.module.name, self.module.generation);
+        let state = self.store.data_mut();
+        state.log_budget.reset(&self.module.name, self.module.generation);
+        state.panic = None;
         if engine.limits.has_deadline() {
             self.store
                 .set_epoch_deadline(engine.limits.deadline_ticks());
@@ -164,7 +167,11 @@ impl Instance {
                 &reason,
                 engine.limits.cause_bytes,
             ))),
-            Err(trap) => Err(GuestError::from_trap(&trap, &engine.limits)),
+            Err(trap) => Err(GuestError::from_trap(
+                &trap,
+                &engine.limits,
+                self.store.data().panic.as_deref(),
+            )),
         }
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod bindings;
 mod compile_cache;
+mod disk_cache;
 mod error;
 mod guest_log;
 mod instance;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use anyhow::Result;
 use wasmtime::component::Linker;
 
+pub use disk_cache::{CacheConfig, Compiled, DiskCache};
 pub use error::{BlockingCall, GuestError, TrapKind};
 pub use instance::{GuestState, Instance};
 pub use limits::{GuestLimiter, Limit, LimitExceeded, Limits};
@@ -47,12 +49,23 @@ pub struct Engine {
     linker: Linker<GuestState>,
     limits: Limits,
     ticker: Option<EpochTicker>,
+    /// Compiled components kept on disk, when on.
+    disk_cache: Option<DiskCache>,
 }
 
 impl Engine {
     /// Creates the engine with the given limits and, when calls have a deadline, starts
-    /// its epoch ticker.
+    /// its epoch ticker. Every module is compiled when loaded (see [`Engine::with_cache`]).
     pub fn new(limits: Limits) -> Result<Arc<Self>> {
+        Self::with_cache(limits, &CacheConfig {
+            enabled: false,
+            ..CacheConfig::default()
+        })
+    }
+
+    /// Like [`Engine::new`], keeping compiled modules on disk as `cache` says, so a module
+    /// seen before loads in milliseconds.
+    pub fn with_cache(limits: Limits, cache: &CacheConfig) -> Result<Arc<Self>> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(limits.has_deadline());
@@ -72,17 +85,41 @@ impl Engine {
         let ticker = limits
             .has_deadline()
             .then(|| EpochTicker::start(wasmtime.clone()));
+        let disk_cache = DiskCache::open(&wasmtime, cache);
         Ok(Arc::new(Engine {
             wasmtime,
             linker,
             limits,
             ticker,
+            disk_cache,
         }))
     }
 
     /// The limits every instance runs under.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Whether compiled modules are kept on disk.
+    pub fn has_disk_cache(&self) -> bool {
+        self.disk_cache.is_some()
+    }
+
+    /// The component of `bytes` (sha256 `digest`): from the disk cache when it has it,
+    /// compiled otherwise.
+    pub fn compile(
+        &self,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(wasmtime::component::Component, Compiled)> {
+        match &self.disk_cache {
+            Some(cache) => cache.load(&self.wasmtime, digest, bytes),
+            None => Ok((
+                wasmtime::component::Component::new(&self.wasmtime, bytes)
+                    .map_err(anyhow::Error::from)?,
+                Compiled::Fresh,
+            )),
+        }
     }
 }
 

@@ -5,11 +5,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
 
 use super::bindings::TransformModulePre;
 use super::instance::Started;
-use super::{Engine, GuestState, Instance};
+use super::{Compiled, Engine, GuestState, Instance};
 
 /// A module version: compiled, linked, and proven to initialise with its config.
 pub struct Module {
@@ -24,6 +23,10 @@ pub struct Module {
     pub generation: u64,
     /// The module's config as the JSON document handed to `init`.
     pub config: String,
+    /// How long compiling (or reading from the disk cache) and validating took.
+    pub load_time: std::time::Duration,
+    /// Whether the compiled code came from the disk cache.
+    pub cached: bool,
     pub(super) pre: TransformModulePre<GuestState>,
     /// The instance that validated the module, until [`Instance::new`] takes it.
     started: Mutex<Option<Started>>,
@@ -53,9 +56,10 @@ impl Module {
         config: String,
         generation: u64,
     ) -> Result<Arc<Module>> {
+        let started = std::time::Instant::now();
         let digest = digest_of(bytes);
-        let component = Component::new(&engine.wasmtime, bytes)
-            .map_err(anyhow::Error::from)
+        let (component, compiled) = engine
+            .compile(&digest, bytes)
             .with_context(|| {
                 format!(
                     "module {name}: {} does not compile as a component",
@@ -74,21 +78,25 @@ impl Module {
             .with_context(|| {
                 format!("module {name}: does not export the waystream:transform@0.3.0 world")
             })?;
-        let module = Arc::new(Module {
+        let mut module = Module {
             name: name.to_string(),
             path: path.to_path_buf(),
             digest,
             generation,
             config,
+            load_time: Default::default(),
+            cached: compiled == Compiled::Cached,
             pre,
             started: Mutex::new(None),
-        });
+        };
+        module.load_time = started.elapsed();
+        let module = Arc::new(module);
         // Validation: one instance must initialise. It is kept for the module's first use.
-        let started = Instance::start(engine, module.clone())?.into_started();
+        let instance = Instance::start(engine, module.clone())?.into_started();
         *module
             .started
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(started);
+            .unwrap_or_else(PoisonError::into_inner) = Some(instance);
         Ok(module)
     }
 

@@ -14,8 +14,11 @@
 //! # How it works
 //!
 //! * A reload thread owns a [`watch::FileWatcher`] on the folders of the modules, the
-//!   config and the config's files. It compiles and validates a changed module there, off
-//!   the hot path: read, pinning check, compile, link, `init` with the configured config.
+//!   config and the config's files. Each changed module is compiled and validated on a
+//!   thread of its own, off the hot path (read, pinning check, compile — or read from the
+//!   disk cache —, link, `init` with the configured config), so a slow compile (a Python
+//!   module's 10 s) never holds up another module's swap. The log says, per version, when
+//!   the change was detected, how long it took to load, and how long until it was active.
 //! * A validated version goes to the pipeline as an [`Update`] over a channel. The pipeline
 //!   looks at the channel between batches and hands updates to the [`Chain`], which swaps
 //!   them in with `snapshot` → `restore` and keeps the old version on probation for one
@@ -35,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 
@@ -47,8 +51,8 @@ use crate::status::{Outcome, ReloadStatus};
 
 /// A validated change for the chain, applied at the next batch boundary.
 pub enum Update {
-    /// A new version of the module of the same name.
-    Module(Arc<Module>),
+    /// A new version of the module of the same name, and when its file change was detected.
+    Module(Arc<Module>, Instant),
     /// A new chain, from a reloaded pipeline config.
     Chain(Vec<ChainEntry>),
 }
@@ -73,7 +77,12 @@ impl Reloader {
         let config_path = config_path.map(watch::absolute).transpose()?;
         let (mut watcher, control) = FileWatcher::new()?;
         let (updates_tx, updates) = mpsc::channel();
+        let (loaded_tx, loaded) = mpsc::channel();
         let thread = ReloadThread {
+            control: control.clone(),
+            loaded_tx,
+            loaded,
+            in_flight: HashMap::new(),
             sent: config
                 .transforms
                 .iter()
@@ -142,8 +151,19 @@ fn forward_hangups(control: Sender<Event>) -> Result<signal_hook::iterator::Hand
     Ok(handle)
 }
 
+/// A module version loaded on its own thread: (name, generation, digest, result, when the
+/// change was detected).
+type Loaded = (String, u64, String, Result<Arc<Module>>, Instant);
+
 /// The reload thread's state: the config in force and what it loaded.
 struct ReloadThread {
+    /// Wakes the reload thread when a load thread is done.
+    control: Sender<Event>,
+    loaded_tx: Sender<Loaded>,
+    loaded: Receiver<Loaded>,
+    /// The generation of the newest load started per module: an older one that finishes
+    /// later is dropped, so a version never replaces a newer one.
+    in_flight: HashMap<String, u64>,
     engine: Arc<Engine>,
     config: PipelineConfig,
     config_path: Option<PathBuf>,
@@ -161,6 +181,7 @@ impl ReloadThread {
         loop {
             match watcher.next_change() {
                 Change::Stop => return,
+                Change::Loaded => self.finish_loads(),
                 Change::Hangup => self.reload_config(&mut watcher),
                 Change::File(path) if self.is_config_file(&path) => {
                     self.reload_config(&mut watcher)
@@ -194,8 +215,10 @@ impl ReloadThread {
             .collect()
     }
 
-    /// Loads the new version of every module whose file is `path`, and sends it on.
+    /// Starts loading the new version of every module whose file is `path`, each on a
+    /// thread of its own; [`ReloadThread::finish_loads`] sends them on.
     fn reload_modules_at(&mut self, path: &Path) {
+        let detected = Instant::now();
         let changed: Vec<ModuleConfig> = self
             .config
             .transforms
@@ -204,20 +227,74 @@ impl ReloadThread {
             .cloned()
             .collect();
         for module in changed {
-            match self.load_if_changed(&module, &self.config.clone()) {
-                Ok(Some(version)) => {
-                    self.sent
-                        .insert(module.name.clone(), version.digest.clone());
-                    let _ = self.updates.send(Update::Module(version));
+            let file = self.config.base.join(&module.path);
+            let read = std::fs::read(&file)
+                .with_context(|| format!("module {}: reading {}", module.name, file.display()));
+            let bytes = match read {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    self.status
+                        .record(&module.name, None, Outcome::Refused(format!("{e:#}")));
+                    continue;
                 }
-                Ok(None) => {
-                    tracing::debug!(module = %module.name, "file event, but the same version: nothing to do")
+            };
+            let digest = digest_of(&bytes);
+            if self.sent.get(&module.name) == Some(&digest) {
+                tracing::debug!(module = %module.name, "file event, but the same version: nothing to do");
+                continue;
+            }
+            let generation = self
+                .in_flight
+                .get(&module.name)
+                .copied()
+                .max(self.generations.get(&module.name).copied())
+                .unwrap_or(0)
+                + 1;
+            self.in_flight.insert(module.name.clone(), generation);
+            tracing::info!(module = %module.name, digest = short(&digest), generation, "change detected; loading");
+            let (engine, config) = (self.engine.clone(), self.config.clone());
+            let (done, wake) = (self.loaded_tx.clone(), self.control.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("waystream-load-{}", module.name))
+                .spawn(move || {
+                    let result = module
+                        .config_json(&config.base)
+                        .and_then(|json| load(&engine, &module, &config, &bytes, &digest, json, generation));
+                    let _ = done.send((module.name.clone(), generation, digest, result, detected));
+                    let _ = wake.send(Event::Other(Change::Loaded));
+                });
+            if let Err(e) = spawned {
+                tracing::error!("could not start a load thread: {e}");
+            }
+        }
+    }
+
+    /// Sends on the versions whose loads finished (newest per module only).
+    fn finish_loads(&mut self) {
+        while let Ok((name, generation, digest, result, detected)) = self.loaded.try_recv() {
+            if self.in_flight.get(&name) != Some(&generation) {
+                tracing::info!(module = %name, generation, "a newer version of the file is loading: this one is dropped");
+                continue;
+            }
+            self.in_flight.remove(&name);
+            match result {
+                Ok(version) => {
+                    tracing::info!(
+                        module = %name,
+                        digest = version.short_digest(),
+                        generation,
+                        load_ms = version.load_time.as_millis() as u64,
+                        compiled = if version.cached { "from the cache" } else { "now" },
+                        since_change_ms = detected.elapsed().as_millis() as u64,
+                        "loaded; waiting for the batch boundary"
+                    );
+                    self.generations.insert(name.clone(), generation);
+                    self.sent.insert(name, digest);
+                    let _ = self.updates.send(Update::Module(version, detected));
                 }
-                Err((digest, e)) => self.status.record(
-                    &module.name,
-                    digest.as_deref(),
-                    Outcome::Refused(format!("{e:#}")),
-                ),
+                Err(e) => self
+                    .status
+                    .record(&name, Some(&digest), Outcome::Refused(format!("{e:#}"))),
             }
         }
     }
@@ -293,31 +370,8 @@ impl ReloadThread {
         Ok((config, entries))
     }
 
-    /// Loads `module` unless it is the version last sent for its name (or running from the
-    /// start). On failure, returns the digest (when the file could be read) with the error.
-    fn load_if_changed(
-        &mut self,
-        module: &ModuleConfig,
-        config: &PipelineConfig,
-    ) -> Result<Option<Arc<Module>>, (Option<String>, anyhow::Error)> {
-        let path = config.base.join(&module.path);
-        let bytes = std::fs::read(&path)
-            .with_context(|| format!("module {}: reading {}", module.name, path.display()))
-            .map_err(|e| (None, e))?;
-        let digest = digest_of(&bytes);
-        if self.sent.get(&module.name) == Some(&digest) {
-            return Ok(None);
-        }
-        module
-            .config_json(&config.base)
-            .and_then(|json| self.load(module, config, &bytes, &digest, json))
-            .map(Some)
-            .map_err(|e| (Some(digest), e))
-    }
-
-    /// Checks pinning, compiles and validates `bytes` as the next generation of `module`.
-    /// `digest` is `bytes`' digest and `init_config` the module's config JSON, which the
-    /// callers have at hand already.
+    /// Checks pinning, compiles and validates `bytes` as the next generation of `module`,
+    /// on this thread (a config reload loads its modules in one go).
     fn load(
         &mut self,
         module: &ModuleConfig,
@@ -326,18 +380,31 @@ impl ReloadThread {
         digest: &str,
         init_config: String,
     ) -> Result<Arc<Module>> {
-        module.check_pinned(digest, config.require_pinned_digests)?;
         let generation = self.generations.get(&module.name).copied().unwrap_or(0) + 1;
-        let path = config.base.join(&module.path);
-        let version = Module::from_bytes(
-            &self.engine,
-            &module.name,
-            &path,
-            bytes,
-            init_config,
-            generation,
-        )?;
+        let version = load(&self.engine, module, config, bytes, digest, init_config, generation)?;
         self.generations.insert(module.name.clone(), generation);
         Ok(version)
     }
+}
+
+/// Checks pinning, compiles and validates `bytes` (sha256 `digest`) as generation
+/// `generation` of `module`. `init_config` is the module's config JSON.
+fn load(
+    engine: &Arc<Engine>,
+    module: &ModuleConfig,
+    config: &PipelineConfig,
+    bytes: &[u8],
+    digest: &str,
+    init_config: String,
+    generation: u64,
+) -> Result<Arc<Module>> {
+    module.check_pinned(digest, config.require_pinned_digests)?;
+    let path = config.base.join(&module.path);
+    Module::from_bytes(engine, &module.name, &path, bytes, init_config, generation)
+}
+
+/// The first 12 hex digits of a digest, for log lines.
+fn short(digest: &str) -> &str {
+    let hex = digest.trim_start_matches("sha256:");
+    &hex[..hex.len().min(12)]
 }

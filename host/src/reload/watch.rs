@@ -29,6 +29,8 @@ pub enum Change {
     File(PathBuf),
     /// SIGHUP: reload the pipeline config.
     Hangup,
+    /// A module version finished loading on its own thread.
+    Loaded,
     /// The pipeline is done; the reload thread should exit.
     Stop,
 }

@@ -50,7 +50,7 @@ pub struct TestOutput {
 impl Harness {
     /// A chain of `modules` (paths and config files relative to `base`) under `limits`.
     pub fn chain(modules: &[ModuleConfig], base: &Path, limits: Limits) -> Result<Self> {
-        let engine = Engine::new(limits)?;
+        let engine = Engine::with_cache(limits, &Default::default())?;
         let loaded = load_modules(&engine, modules, base, false)?;
         Ok(Harness {
             chain: Chain::new(engine, loaded)?,
@@ -98,6 +98,41 @@ impl Harness {
             zone_sets: Vec::new(),
             records: Records::Lines(raw),
         }))
+    }
+
+    /// Hands every module's state over to a new instance, as a hot swap does: of the
+    /// version `next[i]` names for module `i` (paths relative to `base`), or of the same
+    /// version. A new version that is refused, or state that does not carry over, is an
+    /// error: the case exists to show that it does.
+    pub fn hand_over_state(
+        &mut self,
+        modules: &[ModuleConfig],
+        next: &[Option<std::path::PathBuf>],
+        base: &Path,
+    ) -> Result<()> {
+        for (module, next) in modules.iter().zip(next) {
+            let Some(path) = next else { continue };
+            let version = crate::engine::Module::load(
+                self.chain.engine(),
+                &module.name,
+                path,
+                module.config_json(base)?,
+            )?;
+            self.chain.swap(version, None);
+            if let Some(crate::status::Outcome::Activated {
+                fresh_because: Some(why),
+                ..
+            }) = self.chain.reload_status().events().last().map(|e| e.outcome.clone())
+            {
+                anyhow::bail!("module {}: the state did not carry over: {why}", module.name);
+            }
+        }
+        if next.iter().all(Option::is_none) {
+            if let Some((name, why)) = self.chain.restart_with_state().into_iter().next() {
+                anyhow::bail!("module {name}: the state did not carry over: {why}");
+            }
+        }
+        Ok(())
     }
 
     /// Runs one batch (lines or points) through the chain.
