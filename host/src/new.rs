@@ -11,36 +11,96 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 const RUST: &[(&str, &str)] = &[
-    (".gitignore", include_str!("../../templates/rust/.gitignore")),
-    ("Cargo.toml", include_str!("../../templates/rust/Cargo.toml")),
+    (
+        ".gitignore",
+        include_str!("../../templates/rust/.gitignore"),
+    ),
+    (
+        "Cargo.toml",
+        include_str!("../../templates/rust/Cargo.toml"),
+    ),
     ("README.md", include_str!("../../templates/rust/README.md")),
-    ("src/lib.rs", include_str!("../../templates/rust/src/lib.rs")),
-    ("tests/passthrough/case.toml", include_str!("../../templates/rust/tests/passthrough/case.toml")),
-    ("tests/passthrough/expected.ndjson", include_str!("../../templates/rust/tests/passthrough/expected.ndjson")),
-    ("tests/passthrough/input.ndjson", include_str!("../../templates/rust/tests/passthrough/input.ndjson")),
+    (
+        "src/lib.rs",
+        include_str!("../../templates/rust/src/lib.rs"),
+    ),
+    (
+        "tests/passthrough/case.toml",
+        include_str!("../../templates/rust/tests/passthrough/case.toml"),
+    ),
+    (
+        "tests/passthrough/expected.ndjson",
+        include_str!("../../templates/rust/tests/passthrough/expected.ndjson"),
+    ),
+    (
+        "tests/passthrough/input.ndjson",
+        include_str!("../../templates/rust/tests/passthrough/input.ndjson"),
+    ),
 ];
 
 const PYTHON: &[(&str, &str)] = &[
-    (".gitignore", include_str!("../../templates/python/.gitignore")),
-    ("README.md", include_str!("../../templates/python/README.md")),
-    ("requirements.txt", include_str!("../../templates/python/requirements.txt")),
-    ("test_transform.py", include_str!("../../templates/python/test_transform.py")),
-    ("tests/passthrough/case.toml", include_str!("../../templates/python/tests/passthrough/case.toml")),
-    ("tests/passthrough/expected.ndjson", include_str!("../../templates/python/tests/passthrough/expected.ndjson")),
-    ("tests/passthrough/input.ndjson", include_str!("../../templates/python/tests/passthrough/input.ndjson")),
-    ("transform.py", include_str!("../../templates/python/transform.py")),
+    (
+        ".gitignore",
+        include_str!("../../templates/python/.gitignore"),
+    ),
+    (
+        "README.md",
+        include_str!("../../templates/python/README.md"),
+    ),
+    (
+        "requirements.txt",
+        include_str!("../../templates/python/requirements.txt"),
+    ),
+    (
+        "test_transform.py",
+        include_str!("../../templates/python/test_transform.py"),
+    ),
+    (
+        "tests/passthrough/case.toml",
+        include_str!("../../templates/python/tests/passthrough/case.toml"),
+    ),
+    (
+        "tests/passthrough/expected.ndjson",
+        include_str!("../../templates/python/tests/passthrough/expected.ndjson"),
+    ),
+    (
+        "tests/passthrough/input.ndjson",
+        include_str!("../../templates/python/tests/passthrough/input.ndjson"),
+    ),
+    (
+        "transform.py",
+        include_str!("../../templates/python/transform.py"),
+    ),
 ];
 
 const JS: &[(&str, &str)] = &[
     (".gitignore", include_str!("../../templates/js/.gitignore")),
     (".npmrc", include_str!("../../templates/js/.npmrc")),
     ("README.md", include_str!("../../templates/js/README.md")),
-    ("package.json", include_str!("../../templates/js/package.json")),
-    ("tests/passthrough/case.toml", include_str!("../../templates/js/tests/passthrough/case.toml")),
-    ("tests/passthrough/expected.ndjson", include_str!("../../templates/js/tests/passthrough/expected.ndjson")),
-    ("tests/passthrough/input.ndjson", include_str!("../../templates/js/tests/passthrough/input.ndjson")),
-    ("transform.js", include_str!("../../templates/js/transform.js")),
-    ("transform.test.js", include_str!("../../templates/js/transform.test.js")),
+    (
+        "package.json",
+        include_str!("../../templates/js/package.json"),
+    ),
+    (
+        "tests/passthrough/case.toml",
+        include_str!("../../templates/js/tests/passthrough/case.toml"),
+    ),
+    (
+        "tests/passthrough/expected.ndjson",
+        include_str!("../../templates/js/tests/passthrough/expected.ndjson"),
+    ),
+    (
+        "tests/passthrough/input.ndjson",
+        include_str!("../../templates/js/tests/passthrough/input.ndjson"),
+    ),
+    (
+        "transform.js",
+        include_str!("../../templates/js/transform.js"),
+    ),
+    (
+        "transform.test.js",
+        include_str!("../../templates/js/transform.test.js"),
+    ),
 ];
 
 /// The template files of `lang`: (path in the project, contents).
@@ -67,7 +127,9 @@ fn default_sdk(lang: &str) -> PathBuf {
 /// empty); `sdk` overrides where the SDK is. Returns the files written.
 pub fn new_project(name: &str, lang: &str, dir: &Path, sdk: Option<&Path>) -> Result<Vec<PathBuf>> {
     let valid = !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && name.as_bytes()[0].is_ascii_lowercase();
     anyhow::ensure!(
         valid,
@@ -81,9 +143,12 @@ pub fn new_project(name: &str, lang: &str, dir: &Path, sdk: Option<&Path>) -> Re
         Some(path) => path.to_path_buf(),
         None => default_sdk(lang),
     };
-    let sdk = sdk
-        .canonicalize()
-        .with_context(|| format!("the {lang} SDK is not at {} (pass --sdk PATH)", sdk.display()))?;
+    let sdk = sdk.canonicalize().with_context(|| {
+        format!(
+            "the {lang} SDK is not at {} (pass --sdk PATH)",
+            sdk.display()
+        )
+    })?;
     let mut written = Vec::new();
     for (path, text) in files {
         let text = text
@@ -112,12 +177,25 @@ mod tests {
                 .into_iter()
                 .filter_map(|e| e.ok())
                 .filter(|e| e.file_type().is_file())
-                .map(|e| e.path().strip_prefix(root.join(lang)).unwrap().display().to_string())
+                .map(|e| {
+                    e.path()
+                        .strip_prefix(root.join(lang))
+                        .unwrap()
+                        .display()
+                        .to_string()
+                })
                 .collect();
             on_disk.sort();
-            let mut built_in: Vec<String> = template(lang).unwrap().iter().map(|(p, _)| p.to_string()).collect();
+            let mut built_in: Vec<String> = template(lang)
+                .unwrap()
+                .iter()
+                .map(|(p, _)| p.to_string())
+                .collect();
             built_in.sort();
-            assert_eq!(built_in, on_disk, "templates/{lang}: update the list in new.rs");
+            assert_eq!(
+                built_in, on_disk,
+                "templates/{lang}: update the list in new.rs"
+            );
         }
     }
 
@@ -134,6 +212,9 @@ mod tests {
         }
         assert!(new_project("My Stops", "rust", &dir.path().join("x"), None).is_err());
         assert!(new_project("ok", "cobol", &dir.path().join("y"), None).is_err());
-        assert!(new_project("ok", "rust", &dir.path().join("rust"), None).is_err(), "not empty");
+        assert!(
+            new_project("ok", "rust", &dir.path().join("rust"), None).is_err(),
+            "not empty"
+        );
     }
 }

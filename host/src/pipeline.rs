@@ -408,24 +408,41 @@ pub fn load_modules(
     base: &Path,
     require_pinned: bool,
 ) -> Result<Vec<Arc<Module>>> {
-    modules
-        .iter()
-        .map(|m| {
-            let started = Instant::now();
-            let path = base.join(&m.path);
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("module {}: reading {}", m.name, path.display()))?;
-            m.check_pinned(&digest_of(&bytes), require_pinned)?;
-            let module =
-                Module::from_bytes(engine, &m.name, &path, &bytes, m.config_json(base)?, 1)?;
-            tracing::info!(
-                module = %m.name,
-                digest = module.short_digest(),
-                ms = started.elapsed().as_millis() as u64,
-                compiled = if module.cached { "from the cache" } else { "now" },
-                "module loaded"
-            );
-            Ok(module)
-        })
-        .collect()
+    // One thread per module: compiling is single-threaded per module (see `Engine`).
+    std::thread::scope(|scope| {
+        let loads: Vec<_> = modules
+            .iter()
+            .map(|m| scope.spawn(|| load_module(engine, m, base, require_pinned)))
+            .collect();
+        loads
+            .into_iter()
+            .map(|load| {
+                load.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// Reads, checks the pinning of, compiles and validates one module of the config.
+fn load_module(
+    engine: &Arc<Engine>,
+    m: &ModuleConfig,
+    base: &Path,
+    require_pinned: bool,
+) -> Result<Arc<Module>> {
+    let started = Instant::now();
+    let path = base.join(&m.path);
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("module {}: reading {}", m.name, path.display()))?;
+    m.check_pinned(&digest_of(&bytes), require_pinned)?;
+    let module = Module::from_bytes(engine, &m.name, &path, &bytes, m.config_json(base)?, 1)?;
+    tracing::info!(
+        module = %m.name,
+        digest = module.short_digest(),
+        ms = started.elapsed().as_millis() as u64,
+        compiled = if module.cached { "from the cache" } else { "now" },
+        "module loaded"
+    );
+    Ok(module)
 }

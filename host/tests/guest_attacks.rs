@@ -111,8 +111,16 @@ fn sigterm_ends_the_run_within_the_time_limit_and_a_second() {
     assert!(summary["dead_letters"].as_u64().unwrap() >= u64::from(LINES));
     // The summary's times: loading the modules, the run, and the whole process, which
     // holds both (the run went on for the 2.5 s before the signal).
-    let seconds = |key: &str| summary[key].as_f64().unwrap_or_else(|| panic!("{key}: {summary}"));
-    let (load, wall, process) = (seconds("load_s"), seconds("wall_s"), seconds("process_wall_s"));
+    let seconds = |key: &str| {
+        summary[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}: {summary}"))
+    };
+    let (load, wall, process) = (
+        seconds("load_s"),
+        seconds("wall_s"),
+        seconds("process_wall_s"),
+    );
     assert!(load > 0.0 && wall >= 2.0, "{summary}");
     assert!(process >= load + wall, "{summary}");
 }

@@ -95,7 +95,10 @@ fn a_wrong_expectation_fails_with_a_diff_and_update_rewrites_it() {
     assert!(update.status.success());
     let shown = String::from_utf8_lossy(&update.stdout);
     assert!(
-        shown.contains("updated") && shown.lines().any(|l| l.starts_with('+') && l.contains("implausible_speed")),
+        shown.contains("updated")
+            && shown
+                .lines()
+                .any(|l| l.starts_with('+') && l.contains("implausible_speed")),
         "--update shows what it changed:\n{shown}"
     );
     assert_eq!(

@@ -454,7 +454,10 @@ fn slow_to_compile() -> Vec<u8> {
     for f in 0..6000 {
         text.push_str(&format!("(func $f{f} (param i64) (result i64) local.get 0"));
         for k in 0..40 {
-            text.push_str(&format!(" i64.const {} i64.mul i64.const {k} i64.xor", f * 41 + k));
+            text.push_str(&format!(
+                " i64.const {} i64.mul i64.const {k} i64.xor",
+                f * 41 + k
+            ));
         }
         text.push_str(")\n");
     }

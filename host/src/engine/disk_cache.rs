@@ -118,7 +118,9 @@ impl DiskCache {
         match self.read(engine, &entry, &sum) {
             Ok(Some(component)) => return Ok((component, Compiled::Cached)),
             Ok(None) => {}
-            Err(e) => tracing::warn!(entry = %entry.display(), "cached module not used, compiling again: {e:#}"),
+            Err(e) => {
+                tracing::warn!(entry = %entry.display(), "cached module not used, compiling again: {e:#}")
+            }
         }
         let compiled = engine
             .precompile_component(bytes)
@@ -133,13 +135,21 @@ impl DiskCache {
     }
 
     /// A sound entry, or none when there is none.
-    fn read(&self, engine: &wasmtime::Engine, entry: &Path, sum: &Path) -> Result<Option<Component>> {
+    fn read(
+        &self,
+        engine: &wasmtime::Engine,
+        entry: &Path,
+        sum: &Path,
+    ) -> Result<Option<Component>> {
         if !entry.exists() {
             return Ok(None);
         }
         let expected = std::fs::read_to_string(sum).context("reading its checksum")?;
         let actual = format!("{:x}", Sha256::digest(std::fs::read(entry)?));
-        anyhow::ensure!(expected.trim() == actual, "its checksum does not match: corrupt");
+        anyhow::ensure!(
+            expected.trim() == actual,
+            "its checksum does not match: corrupt"
+        );
         // Touched so that the size bound drops the least recently used first.
         let _ = std::fs::File::options()
             .append(true)
@@ -205,8 +215,10 @@ mod tests {
     fn components() -> [Vec<u8>; 2] {
         [
             wat::parse_str("(component (core module (func (export \"f\"))))").unwrap(),
-            wat::parse_str("(component (core module (func (export \"g\") (result i32) i32.const 7)))")
-                .unwrap(),
+            wat::parse_str(
+                "(component (core module (func (export \"g\") (result i32) i32.const 7)))",
+            )
+            .unwrap(),
         ]
     }
 
@@ -232,11 +244,20 @@ mod tests {
         let (engine, cache) = cache(dir.path(), 64);
         let [bytes, _] = components();
         let digest = crate::engine::digest_of(&bytes);
-        assert_eq!(cache.load(&engine, &digest, &bytes).unwrap().1, Compiled::Fresh);
-        assert_eq!(cache.load(&engine, &digest, &bytes).unwrap().1, Compiled::Cached);
+        assert_eq!(
+            cache.load(&engine, &digest, &bytes).unwrap().1,
+            Compiled::Fresh
+        );
+        assert_eq!(
+            cache.load(&engine, &digest, &bytes).unwrap().1,
+            Compiled::Cached
+        );
         // Another engine with the same settings (the next process) reads it too.
         let (engine, cache) = self::cache(dir.path(), 64);
-        assert_eq!(cache.load(&engine, &digest, &bytes).unwrap().1, Compiled::Cached);
+        assert_eq!(
+            cache.load(&engine, &digest, &bytes).unwrap().1,
+            Compiled::Cached
+        );
     }
 
     #[test]
@@ -255,8 +276,14 @@ mod tests {
         let middle = compiled.len() / 2;
         compiled[middle] ^= 0xff;
         std::fs::write(&entry, &compiled).unwrap();
-        assert_eq!(cache.load(&engine, &digest, &bytes).unwrap().1, Compiled::Fresh);
-        assert_eq!(cache.load(&engine, &digest, &bytes).unwrap().1, Compiled::Cached);
+        assert_eq!(
+            cache.load(&engine, &digest, &bytes).unwrap().1,
+            Compiled::Fresh
+        );
+        assert_eq!(
+            cache.load(&engine, &digest, &bytes).unwrap().1,
+            Compiled::Cached
+        );
     }
 
     #[test]
@@ -266,11 +293,20 @@ mod tests {
         let (engine, cache) = cache(dir.path(), 0);
         for bytes in components() {
             let digest = crate::engine::digest_of(&bytes);
-            assert_eq!(cache.load(&engine, &digest, &bytes).unwrap().1, Compiled::Fresh);
+            assert_eq!(
+                cache.load(&engine, &digest, &bytes).unwrap().1,
+                Compiled::Fresh
+            );
         }
         let left = std::fs::read_dir(dir.path().join("compiled"))
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "cwasm"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "cwasm")
+            })
             .count();
         assert_eq!(left, 0);
     }

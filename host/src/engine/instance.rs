@@ -155,7 +155,9 @@ impl Instance {
         f: impl FnOnce(&TransformModule, &mut Store<GuestState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, GuestError> {
         let state = self.store.data_mut();
-        state.log_budget.reset(&self.module.name, self.module.generation);
+        state
+            .log_budget
+            .reset(&self.module.name, self.module.generation);
         state.panic = None;
         if engine.limits.has_deadline() {
             self.store

@@ -57,10 +57,13 @@ impl Engine {
     /// Creates the engine with the given limits and, when calls have a deadline, starts
     /// its epoch ticker. Every module is compiled when loaded (see [`Engine::with_cache`]).
     pub fn new(limits: Limits) -> Result<Arc<Self>> {
-        Self::with_cache(limits, &CacheConfig {
-            enabled: false,
-            ..CacheConfig::default()
-        })
+        Self::with_cache(
+            limits,
+            &CacheConfig {
+                enabled: false,
+                ..CacheConfig::default()
+            },
+        )
     }
 
     /// Like [`Engine::new`], keeping compiled modules on disk as `cache` says, so a module
@@ -69,6 +72,11 @@ impl Engine {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(limits.has_deadline());
+        // Each module compiles on the thread that loads it, not in wasmtime's shared rayon
+        // pool: in the pool, a small module's functions queue behind the thousands of a
+        // Python or JavaScript module compiling at the same time, so its swap would wait for
+        // the other's compile. Loads run on threads of their own (at start and on reload).
+        config.parallel_compilation(false);
         config.enable_incremental_compilation(Arc::new(compile_cache::CompileCache::default()))?;
         if std::env::var_os("WAYSTREAM_PERFMAP").is_some() {
             // Names the guests' compiled functions for `perf report` (/tmp/perf-<pid>.map).

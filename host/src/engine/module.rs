@@ -58,14 +58,12 @@ impl Module {
     ) -> Result<Arc<Module>> {
         let started = std::time::Instant::now();
         let digest = digest_of(bytes);
-        let (component, compiled) = engine
-            .compile(&digest, bytes)
-            .with_context(|| {
-                format!(
-                    "module {name}: {} does not compile as a component",
-                    path.display()
-                )
-            })?;
+        let (component, compiled) = engine.compile(&digest, bytes).with_context(|| {
+            format!(
+                "module {name}: {} does not compile as a component",
+                path.display()
+            )
+        })?;
         let instance_pre = engine
             .linker
             .instantiate_pre(&component)

@@ -257,9 +257,9 @@ impl ReloadThread {
             let spawned = std::thread::Builder::new()
                 .name(format!("waystream-load-{}", module.name))
                 .spawn(move || {
-                    let result = module
-                        .config_json(&config.base)
-                        .and_then(|json| load(&engine, &module, &config, &bytes, &digest, json, generation));
+                    let result = module.config_json(&config.base).and_then(|json| {
+                        load(&engine, &module, &config, &bytes, &digest, json, generation)
+                    });
                     let _ = done.send((module.name.clone(), generation, digest, result, detected));
                     let _ = wake.send(Event::Other(Change::Loaded));
                 });
@@ -292,9 +292,10 @@ impl ReloadThread {
                     self.sent.insert(name, digest);
                     let _ = self.updates.send(Update::Module(version, detected));
                 }
-                Err(e) => self
-                    .status
-                    .record(&name, Some(&digest), Outcome::Refused(format!("{e:#}"))),
+                Err(e) => {
+                    self.status
+                        .record(&name, Some(&digest), Outcome::Refused(format!("{e:#}")))
+                }
             }
         }
     }
@@ -381,7 +382,15 @@ impl ReloadThread {
         init_config: String,
     ) -> Result<Arc<Module>> {
         let generation = self.generations.get(&module.name).copied().unwrap_or(0) + 1;
-        let version = load(&self.engine, module, config, bytes, digest, init_config, generation)?;
+        let version = load(
+            &self.engine,
+            module,
+            config,
+            bytes,
+            digest,
+            init_config,
+            generation,
+        )?;
         self.generations.insert(module.name.clone(), generation);
         Ok(version)
     }

@@ -313,12 +313,25 @@ fn staleness(module: &Path) -> Option<String> {
     let built = std::fs::metadata(module).and_then(|m| m.modified()).ok()?;
     let module = std::path::absolute(module).ok()?;
     let project = module.ancestors().skip(1).find(|a| {
-        ["Cargo.toml", "package.json", "pyproject.toml", "requirements.txt"]
-            .iter()
-            .any(|f| a.join(f).is_file())
+        [
+            "Cargo.toml",
+            "package.json",
+            "pyproject.toml",
+            "requirements.txt",
+        ]
+        .iter()
+        .any(|f| a.join(f).is_file())
     })?;
     // The project's own sources, not what a build or an install wrote.
-    let skip = ["target", "node_modules", "modules", ".venv", "tests", "__pycache__", ".git"];
+    let skip = [
+        "target",
+        "node_modules",
+        "modules",
+        ".venv",
+        "tests",
+        "__pycache__",
+        ".git",
+    ];
     let newer = walkdir::WalkDir::new(project)
         .into_iter()
         .filter_entry(|e| !skip.iter().any(|s| e.file_name() == *s) || e.depth() == 0)
@@ -329,7 +342,12 @@ fn staleness(module: &Path) -> Option<String> {
                     .extension()
                     .is_some_and(|x| ["rs", "py", "js", "ts", "wit"].iter().any(|k| x == *k))
         })
-        .find(|e| e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t > built));
+        .find(|e| {
+            e.metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .is_some_and(|t| t > built)
+        });
     newer.map(|source| {
         format!(
             "{} is older than {}: rebuild it (or give the module a `build` command in case.toml)",

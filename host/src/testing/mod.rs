@@ -122,15 +122,23 @@ impl Harness {
             if let Some(crate::status::Outcome::Activated {
                 fresh_because: Some(why),
                 ..
-            }) = self.chain.reload_status().events().last().map(|e| e.outcome.clone())
+            }) = self
+                .chain
+                .reload_status()
+                .events()
+                .last()
+                .map(|e| e.outcome.clone())
             {
-                anyhow::bail!("module {}: the state did not carry over: {why}", module.name);
+                anyhow::bail!(
+                    "module {}: the state did not carry over: {why}",
+                    module.name
+                );
             }
         }
-        if next.iter().all(Option::is_none) {
-            if let Some((name, why)) = self.chain.restart_with_state().into_iter().next() {
-                anyhow::bail!("module {name}: the state did not carry over: {why}");
-            }
+        if next.iter().all(Option::is_none)
+            && let Some((name, why)) = self.chain.restart_with_state().into_iter().next()
+        {
+            anyhow::bail!("module {name}: the state did not carry over: {why}");
         }
         Ok(())
     }
