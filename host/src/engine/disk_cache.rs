@@ -211,103 +211,90 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// Two different components, written by hand: their compiled forms differ.
+    /// Two different components of the same shape, written by hand (their compiled forms
+    /// are about the same size).
     fn components() -> [Vec<u8>; 2] {
         [
-            wat::parse_str("(component (core module (func (export \"f\"))))").unwrap(),
-            wat::parse_str(
-                "(component (core module (func (export \"g\") (result i32) i32.const 7)))",
-            )
-            .unwrap(),
+            "(component (core module (func (export \"f\"))))",
+            "(component (core module (func (export \"g\"))))",
         ]
+        .map(|text| wat::parse_str(text).unwrap())
     }
 
-    fn cache(dir: &Path, max_mib: u64) -> (wasmtime::Engine, DiskCache) {
+    fn cache(dir: &Path) -> (wasmtime::Engine, DiskCache) {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         let engine = wasmtime::Engine::new(&config).unwrap();
-        let cache = DiskCache::open(
-            &engine,
-            &CacheConfig {
-                enabled: true,
-                dir: Some(dir.to_path_buf()),
-                max_mib,
-            },
-        )
-        .expect("a cache folder");
+        let config = CacheConfig {
+            dir: Some(dir.to_path_buf()),
+            ..CacheConfig::default()
+        };
+        let cache = DiskCache::open(&engine, &config).expect("a cache folder");
         (engine, cache)
+    }
+
+    /// Loads `bytes` through the cache; says where the component came from.
+    fn load(engine: &wasmtime::Engine, cache: &DiskCache, bytes: &[u8]) -> Compiled {
+        let digest = crate::engine::digest_of(bytes);
+        cache.load(engine, &digest, bytes).unwrap().1
+    }
+
+    fn entries(dir: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(dir.join("compiled"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .collect()
     }
 
     #[test]
     fn a_module_seen_before_comes_from_the_cache() {
         let dir = tempfile::tempdir().unwrap();
-        let (engine, cache) = cache(dir.path(), 64);
+        let (engine, cache) = cache(dir.path());
         let [bytes, _] = components();
-        let digest = crate::engine::digest_of(&bytes);
-        assert_eq!(
-            cache.load(&engine, &digest, &bytes).unwrap().1,
-            Compiled::Fresh
-        );
-        assert_eq!(
-            cache.load(&engine, &digest, &bytes).unwrap().1,
-            Compiled::Cached
-        );
+        assert_eq!(load(&engine, &cache, &bytes), Compiled::Fresh);
+        assert_eq!(load(&engine, &cache, &bytes), Compiled::Cached);
         // Another engine with the same settings (the next process) reads it too.
-        let (engine, cache) = self::cache(dir.path(), 64);
-        assert_eq!(
-            cache.load(&engine, &digest, &bytes).unwrap().1,
-            Compiled::Cached
-        );
+        let (engine, cache) = self::cache(dir.path());
+        assert_eq!(load(&engine, &cache, &bytes), Compiled::Cached);
     }
 
     #[test]
     fn a_corrupt_entry_is_compiled_again_and_replaced() {
         let dir = tempfile::tempdir().unwrap();
-        let (engine, cache) = cache(dir.path(), 64);
+        let (engine, cache) = cache(dir.path());
         let [bytes, _] = components();
-        let digest = crate::engine::digest_of(&bytes);
-        cache.load(&engine, &digest, &bytes).unwrap();
-        let entry = std::fs::read_dir(dir.path().join("compiled"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
-            .unwrap();
+        load(&engine, &cache, &bytes);
+        let entry = entries(dir.path()).pop().unwrap();
         let mut compiled = std::fs::read(&entry).unwrap();
         let middle = compiled.len() / 2;
         compiled[middle] ^= 0xff;
         std::fs::write(&entry, &compiled).unwrap();
-        assert_eq!(
-            cache.load(&engine, &digest, &bytes).unwrap().1,
-            Compiled::Fresh
-        );
-        assert_eq!(
-            cache.load(&engine, &digest, &bytes).unwrap().1,
-            Compiled::Cached
-        );
+        assert_eq!(load(&engine, &cache, &bytes), Compiled::Fresh);
+        assert_eq!(load(&engine, &cache, &bytes), Compiled::Cached);
     }
 
     #[test]
     fn the_folder_keeps_within_its_bound_dropping_the_least_recently_used() {
         let dir = tempfile::tempdir().unwrap();
-        // A bound of 0 MiB keeps nothing once a store is over it.
-        let (engine, cache) = cache(dir.path(), 0);
-        for bytes in components() {
-            let digest = crate::engine::digest_of(&bytes);
-            assert_eq!(
-                cache.load(&engine, &digest, &bytes).unwrap().1,
-                Compiled::Fresh
-            );
-        }
-        let left = std::fs::read_dir(dir.path().join("compiled"))
+        let (engine, mut cache) = cache(dir.path());
+        let [first, second] = components();
+        load(&engine, &cache, &first);
+        let old = entries(dir.path()).pop().unwrap();
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .append(true)
+            .open(&old)
             .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "cwasm")
-            })
-            .count();
-        assert_eq!(left, 0);
+            .set_modified(an_hour_ago)
+            .unwrap();
+        // Room for one entry, not two: the first, used longest ago, goes.
+        cache.max_bytes = std::fs::metadata(&old).unwrap().len() * 3 / 2;
+        assert_eq!(load(&engine, &cache, &second), Compiled::Fresh);
+        let left = entries(dir.path());
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_ne!(left[0], old);
+        assert_eq!(load(&engine, &cache, &second), Compiled::Cached);
+        assert_eq!(load(&engine, &cache, &first), Compiled::Fresh);
     }
 }

@@ -130,15 +130,7 @@ fn run_and_compare(dir: &Path, modules: Option<&Path>, update: bool) -> Result<C
         for (name, text) in &files {
             let before = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
             if before != *text {
-                let diff = similar::TextDiff::from_lines(&before, text);
-                let header = (format!("{name} (before)"), format!("{name} (now)"));
-                write!(
-                    report,
-                    "{}",
-                    diff.unified_diff()
-                        .context_radius(1)
-                        .header(&header.0, &header.1)
-                )?;
+                unified_diff(&mut report, name, ["before", "now"], &before, text)?;
             }
             std::fs::write(dir.join(name), text).with_context(|| format!("writing {name}"))?;
         }
@@ -156,16 +148,11 @@ fn run_and_compare(dir: &Path, modules: Option<&Path>, update: bool) -> Result<C
             Err(e) => return Err(anyhow::Error::from(e).context(format!("reading {name}"))),
         };
         if expected != *actual {
-            let diff = similar::TextDiff::from_lines(&expected, actual);
-            let header = (format!("{name} (expected)"), format!("{name} (actual)"));
-            write!(
-                report,
-                "{}",
-                diff.unified_diff()
-                    .context_radius(1)
-                    .header(&header.0, &header.1)
-            )?;
-            field_differences(&diff, &mut report);
+            unified_diff(&mut report, name, ["expected", "actual"], &expected, actual)?;
+            field_differences(
+                &similar::TextDiff::from_lines(&expected, actual),
+                &mut report,
+            );
         }
     }
     Ok(if report.is_empty() {
@@ -202,6 +189,26 @@ fn field_differences(diff: &similar::TextDiff<'_, '_, '_, str>, report: &mut Str
             }
         }
     }
+}
+
+/// Writes the line diff of file `name` from `before` to `after` into `report`, its two
+/// sides labelled `labels`.
+fn unified_diff(
+    report: &mut String,
+    name: &str,
+    labels: [&str; 2],
+    before: &str,
+    after: &str,
+) -> std::fmt::Result {
+    let diff = similar::TextDiff::from_lines(before, after);
+    let header = labels.map(|label| format!("{name} ({label})"));
+    write!(
+        report,
+        "{}",
+        diff.unified_diff()
+            .context_radius(1)
+            .header(&header[0], &header[1])
+    )
 }
 
 /// Runs the case's chain on its input.
