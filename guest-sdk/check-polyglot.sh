@@ -6,7 +6,7 @@
 #      (which brings componentize-js 0.23 and rolldown);
 #   2. the SDKs' own tests (pytest, node --test) and the examples' native tests;
 #   3. the components: examples/python-stops → python-stops.wasm, examples/js-stops →
-#      js-stops.wasm, the hostile guests → python-raises.wasm, js-throws.wasm, all into
+#      js-stops.wasm (and examples/rust-stops → rust-stops.wasm, their Rust twin), the hostile guests → python-raises.wasm, js-throws.wasm, all into
 #      $WAYSTREAM_TARGET/modules;
 #   4. `waystream test` on the examples' cases (with speed.wasm from the same folder, which
 #      `cargo xtask build-transforms` writes), and on the hostile guests' cases, whose dead
@@ -147,7 +147,20 @@ template_python() {
     "$PY" "${PYTEST[@]}"
     build_py transform.py modules/tpl-python.wasm
     "$BIN" test tests --modules modules
+    cp modules/tpl-python.wasm "$MODULES/"  # for cargo xtask bench --polyglot
   )
+}
+
+# The Rust twin of the examples (for the polyglot benchmark), as its README says.
+rust_stops() {
+  (
+    cd examples/rust-stops
+    export CARGO_TARGET_DIR=$TARGET
+    cargo test -q --locked
+    cargo build -q --locked --release --target wasm32-wasip2
+  )
+  cp "$TARGET/wasm32-wasip2/release/rust_stops.wasm" "$MODULES/rust-stops.wasm"
+  host_test examples/rust-stops
 }
 
 template_rust() {
@@ -162,6 +175,7 @@ template_rust() {
     mkdir -p modules
     cp "$TARGET/wasm32-wasip2/release/tpl_rust.wasm" modules/tpl-rust.wasm
     "$BIN" test tests --modules modules
+    cp modules/tpl-rust.wasm "$MODULES/"  # for cargo xtask bench --polyglot
   )
 }
 
@@ -173,6 +187,7 @@ template_js() {
     node --test
     build_js transform.js modules/tpl-js.wasm
     "$BIN" test tests --modules modules
+    cp modules/tpl-js.wasm "$MODULES/"  # for cargo xtask bench --polyglot
   )
 }
 
@@ -190,6 +205,7 @@ step "build js-throws.wasm" build_js guest-sdk/js/test/guests/throws.js "$MODULE
 step "host: $BIN and speed.wasm" need_host
 step "waystream test examples/python-stops" host_test examples/python-stops
 step "waystream test examples/js-stops" host_test examples/js-stops
+step "rust-stops: tests, build, waystream test" rust_stops
 step "hostile: python-raises dead letters" hostile_case guest-sdk/python/tests/guests/cases/raises \
   'module error: ValueError: bad point\\nTraceback (most recent call last):\\n  File \"/1/raises.py\", line'
 step "hostile: js-throws dead letters" hostile_case guest-sdk/js/test/guests/cases/throws \

@@ -204,6 +204,8 @@ impl Summary {
                     "invalid_points": s.invalid_points,
                     "texts_cut": s.texts_cut,
                     "busy_s": seconds(s.busy),
+                    "load_s": seconds(module.load_time),
+                    "compiled_from_cache": module.cached,
                 })
             })
             .collect();

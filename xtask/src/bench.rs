@@ -15,23 +15,29 @@ use anyhow::{Context, Result, bail};
 
 use crate::{build_transforms, cargo, output, run};
 
-/// Options of `cargo xtask bench [--smoke] [--out FILE]`.
+/// Options of `cargo xtask bench [--smoke] [--polyglot] [--out FILE]`.
 struct Options {
     smoke: bool,
+    /// Also measure transforms in Python and JavaScript (see `bench_polyglot.rs`).
+    polyglot: bool,
     out: PathBuf,
 }
 
 fn options(root: &Path, args: &[String]) -> Result<Options> {
     let mut options = Options {
         smoke: false,
+        polyglot: false,
         out: root.join("BENCHMARKS.md"),
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--smoke" => options.smoke = true,
+            "--polyglot" => options.polyglot = true,
             "--out" => options.out = args.next().context("--out needs a file")?.into(),
-            other => bail!("unknown bench option {other:?} (expected --smoke, --out FILE)"),
+            other => {
+                bail!("unknown bench option {other:?} (expected --smoke, --polyglot, --out FILE)")
+            }
         }
     }
     Ok(options)
@@ -116,6 +122,12 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         );
     }
 
+    let polyglot = if options.polyglot {
+        crate::bench_polyglot::measure(root, &bin("waystream"), &data, &work)?
+    } else {
+        String::new()
+    };
+
     let report = format!(
         "# Benchmarks\n\n\
          Written by `cargo xtask bench{}` on {}.\n\n\
@@ -124,8 +136,15 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
          transform crates as plain Rust on the same batches (1,024 lines each).\n\n\
          {table}{e2e}\n\n\
          Targets (issue 6): Wasm chain ≥ 0.75 × native; end to end ≥ 1.5 M points/s on one core;\n\
-         2,500 zones ≥ 0.5 × the 12-zone throughput; steady RSS ≤ 100 MB.\n",
-        if options.smoke { " --smoke" } else { "" },
+         2,500 zones ≥ 0.5 × the 12-zone throughput; steady RSS ≤ 100 MB.\n{polyglot}",
+        [
+            (options.smoke, " --smoke"),
+            (options.polyglot, " --polyglot")
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, flag)| *flag)
+        .collect::<String>(),
         output(Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC"))?.trim(),
         machine(),
     );

@@ -14,6 +14,7 @@
 //! machine.
 
 mod bench;
+mod bench_polyglot;
 mod deploy;
 mod local_aws;
 mod package;
@@ -54,7 +55,7 @@ fn main() -> Result<()> {
         Some("teardown") => deploy::teardown(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build-transforms | demo | test [cargo test args] | bench [--smoke] [--out FILE] | package [--dev] [--check] | deploy --stack NAME --artifacts-bucket B --subnet S | teardown --stack NAME>"
+                "usage: cargo xtask <build-transforms | demo | test [cargo test args] | bench [--smoke] [--polyglot] [--out FILE] | package [--dev] [--check] | deploy --stack NAME --artifacts-bucket B --subnet S | teardown --stack NAME>"
             );
             bail!("unknown command {:?}", args.first());
         }
@@ -236,6 +237,7 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
         root,
         &[
             "--smoke".into(),
+            "--polyglot".into(),
             "--out".into(),
             "target/bench-smoke.md".into(),
         ],
