@@ -173,8 +173,20 @@ fn copy_component(root: &Path, package: &str, name: &str) -> Result<()> {
 /// the AWS parts), then generates data and runs the embedded default pipeline.
 fn demo(root: &Path, args: &[String]) -> Result<()> {
     let started = std::time::Instant::now();
-    build_components(root, &COMPONENTS[..DEMO_COMPONENTS])?;
-    run(cargo().args(["build", "-p", "waystream", "--no-default-features"]))?;
+    // The components and the host build side by side: each has stretches where it keeps
+    // only one core busy.
+    let host = cargo()
+        .args(["build", "-p", "waystream", "--no-default-features"])
+        .spawn()
+        .context("starting the host's build")?;
+    let components = build_components(root, &COMPONENTS[..DEMO_COMPONENTS]);
+    let host = host.wait_with_output()?;
+    components?;
+    anyhow::ensure!(
+        host.status.success(),
+        "the host's build failed: {}",
+        host.status
+    );
     eprintln!(
         "xtask: built the demo in {:.0} s",
         started.elapsed().as_secs_f64()
