@@ -141,9 +141,7 @@ impl ReloadStatus {
             },
             other => other,
         };
-        let short = digest
-            .map(|d| d.trim_start_matches("sha256:").get(..12).unwrap_or(d))
-            .unwrap_or("-");
+        let short = digest.map_or("-", crate::engine::short_digest);
         match &outcome {
             Outcome::Activated {
                 generation,

@@ -32,7 +32,7 @@ pub use disk_cache::{CacheConfig, Compiled, DiskCache};
 pub use error::{BlockingCall, GuestError, TrapKind};
 pub use instance::{GuestState, Instance};
 pub use limits::{GuestLimiter, Limit, LimitExceeded, Limits};
-pub use module::{Module, digest_of};
+pub use module::{Module, digest_of, short_digest};
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(5);

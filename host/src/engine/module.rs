@@ -108,9 +108,14 @@ impl Module {
 
     /// The first 12 hex digits of the digest, for log lines.
     pub fn short_digest(&self) -> &str {
-        let hex = self.digest.trim_start_matches("sha256:");
-        &hex[..hex.len().min(12)]
+        short_digest(&self.digest)
     }
+}
+
+/// The first 12 hex digits of a `sha256:<hex>` digest, for log lines.
+pub fn short_digest(digest: &str) -> &str {
+    let hex = digest.trim_start_matches("sha256:");
+    &hex[..hex.len().min(12)]
 }
 
 /// `sha256:<hex>` of a component file, as [`Module::digest`] and pinning lists spell it.

@@ -251,7 +251,7 @@ impl ReloadThread {
                 .unwrap_or(0)
                 + 1;
             self.in_flight.insert(module.name.clone(), generation);
-            tracing::info!(module = %module.name, digest = short(&digest), generation, "change detected; loading");
+            tracing::info!(module = %module.name, digest = crate::engine::short_digest(&digest), generation, "change detected; loading");
             let (engine, config) = (self.engine.clone(), self.config.clone());
             let (done, wake) = (self.loaded_tx.clone(), self.control.clone());
             let spawned = std::thread::Builder::new()
@@ -410,10 +410,4 @@ fn load(
     module.check_pinned(digest, config.require_pinned_digests)?;
     let path = config.base.join(&module.path);
     Module::from_bytes(engine, &module.name, &path, bytes, init_config, generation)
-}
-
-/// The first 12 hex digits of a digest, for log lines.
-fn short(digest: &str) -> &str {
-    let hex = digest.trim_start_matches("sha256:");
-    &hex[..hex.len().min(12)]
 }
