@@ -3,7 +3,7 @@
 //! Compiling a component is the slow part of loading it: 20–300 ms for a Rust transform,
 //! 5–20 s for a JavaScript or Python one (an interpreter compiled to Wasm). wasmtime can
 //! write a compiled component out (`Engine::precompile_component`) and map it back in
-//! (`Component::deserialize_file`) in a millisecond or two. Entries are keyed by the
+//! (`Component::deserialize`) in a millisecond or two. Entries are keyed by the
 //! component's sha256 and the engine's compatibility hash (wasmtime version, target,
 //! settings such as `call_timeout_ms = 0`), so an entry is only ever read by an engine that
 //! can run it.
@@ -145,7 +145,8 @@ impl DiskCache {
             return Ok(None);
         }
         let expected = std::fs::read_to_string(sum).context("reading its checksum")?;
-        let actual = format!("{:x}", Sha256::digest(std::fs::read(entry)?));
+        let compiled = std::fs::read(entry)?;
+        let actual = format!("{:x}", Sha256::digest(&compiled));
         anyhow::ensure!(
             expected.trim() == actual,
             "its checksum does not match: corrupt"
@@ -155,11 +156,13 @@ impl DiskCache {
             .append(true)
             .open(entry)
             .and_then(|f| f.set_modified(std::time::SystemTime::now()));
-        // SAFETY: the file is one this cache wrote for an engine with the same
-        // compatibility hash, unchanged since (its checksum matches); wasmtime checks its
+        // From the bytes just checked, not the file again: read once, and what is checked is
+        // what is run.
+        // SAFETY: the bytes are an entry this cache wrote for an engine with the same
+        // compatibility hash, unchanged since (their checksum matches); wasmtime checks the
         // header again.
         let component =
-            unsafe { Component::deserialize_file(engine, entry).map_err(anyhow::Error::from)? };
+            unsafe { Component::deserialize(engine, &compiled).map_err(anyhow::Error::from)? };
         Ok(Some(component))
     }
 
