@@ -4,7 +4,8 @@
 #   1. a virtualenv under $WAYSTREAM_TARGET/polyglot/venv with componentize-py 0.25, pytest
 #      and guest-sdk/python; an npm folder $WAYSTREAM_TARGET/polyglot/node with guest-sdk/js
 #      (which brings componentize-js 0.23 and rolldown);
-#   2. the SDKs' own tests (pytest, node --test) and the examples' native tests;
+#   2. the SDKs' own tests (pytest, node --test), the JS SDK's types (generated from the WIT
+#      by jco and current; tsc --strict on a typed transform) and the examples' native tests;
 #   3. the components: examples/python-stops → python-stops.wasm, examples/js-stops →
 #      js-stops.wasm (and examples/rust-stops → rust-stops.wasm, their Rust twin), the hostile guests → python-raises.wasm, js-throws.wasm, all into
 #      $WAYSTREAM_TARGET/modules;
@@ -73,12 +74,24 @@ setup_node() {
   # --install-links copies the SDK as npm would install it from the registry (its `files`
   # only); remove the old copy first, or npm may keep it as "up to date".
   rm -rf "$NODE/node_modules/@waystream"
-  (cd "$NODE" && npm install --silent --no-audit --no-fund --install-links "$ROOT/guest-sdk/js")
+  # typescript: for js_types (the SDK needs none at run time).
+  (cd "$NODE" && npm install --silent --no-audit --no-fund --install-links "$ROOT/guest-sdk/js" "typescript@^7.0.2")
 }
 
 python_sdk_tests() { (cd guest-sdk/python && "$PY" "${PYTEST[@]}"); }
 python_example_tests() { (cd examples/python-stops && "$PY" "${PYTEST[@]}"); }
 js_sdk_tests() { node --test guest-sdk/js/test/; }
+
+# The declarations generated from the WIT (types/wit/) are what jco gives for the WIT now,
+# and the SDK's types describe a typed transform (tsc --strict on test/types/usage.ts,
+# against the installed package, as an author's project sees it).
+js_types() {
+  (cd "$NODE" && node "$ROOT/guest-sdk/js/scripts/wit-types.mjs" --check)
+  mkdir -p "$WORK/types-check"
+  cp guest-sdk/js/test/types/usage.ts "$WORK/types-check/"
+  (cd "$WORK/types-check" && "$NODE/node_modules/.bin/tsc" --strict --noEmit --module nodenext \
+    --moduleResolution nodenext --target es2022 --lib es2022 usage.ts)
+}
 
 # A copy of a JS project under $WORK (sources only), so its imports resolve to $NODE.
 copy_js_project() {
@@ -196,6 +209,7 @@ step "node: guest-sdk/js with componentize-js 0.23" setup_node
 step "python: SDK tests" python_sdk_tests
 step "python: example tests" python_example_tests
 step "js: SDK tests" js_sdk_tests
+step "js: types from the WIT, tsc --strict" js_types
 step "js: example tests" js_example_tests
 mkdir -p "$MODULES"
 step "build python-stops.wasm" build_py examples/python-stops/stops.py "$MODULES/python-stops.wasm"

@@ -1,11 +1,8 @@
+/// <reference path="./wit/transform-module.d.ts" />
+import type * as TransformInterface from 'waystream:transform/transform@0.3.0';
 import type { Level, TransformClass } from './index.js';
 
-/** The contract's `transform` export, as componentize-js expects it. */
-export interface TransformExport {
-  init(config: string): void;
-  process(batch: unknown): unknown;
-  snapshot(): Uint8Array;
-  restore(state: Uint8Array): void;
-}
+/** The contract's `transform` export, as componentize-js expects it (generated from the WIT). */
+export type TransformExport = typeof TransformInterface;
 /** Makes `cls` the component's transform; `hostLog` is the contract's log import. */
 export declare function exportTransform(cls: TransformClass, hostLog: (level: Level, message: string) => void): TransformExport;

@@ -1,9 +1,12 @@
-// Types of @waystream/guest. Hand-written: `jco types` (1.35) fails here reading the WIT
-// ("failed to read path for WIT … os error 44"); the contract's shapes below follow
-// wit/waystream.wit as componentize-js maps it (camelCase, typed arrays, s64 as BigInt).
+// Types of @waystream/guest. The contract's shapes (`Level`, `PointColumns`, `Trajectory`,
+// `Rejection`, the export's signatures) come from types/wit/, which scripts/wit-types.mjs
+// generates from wit/waystream.wit with jco; the SDK's own classes are declared here.
+/// <reference path="./wit/transform-module.d.ts" />
+import type * as Types from 'waystream:transform/types@0.3.0';
+import type * as LogImport from 'waystream:transform/log@0.3.0';
 
 /** The contract's `level` enum. */
-export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+export type Level = LogImport.Level;
 export declare const Level: Readonly<{ TRACE: 'trace'; DEBUG: 'debug'; INFO: 'info'; WARN: 'warn'; ERROR: 'error' }>;
 export declare function log(level: Level, message: unknown): void;
 export declare function trace(message: unknown): void;
@@ -23,19 +26,7 @@ export declare const CONTRACT: 'waystream:transform@0.3.0';
 export declare const NO_ZONES: 0xffffffff;
 
 /** The contract's `point-columns`: one typed array per field; absent = NaN / NO_ZONES. */
-export interface PointColumns {
-  trajectory: Uint32Array;
-  seq: Uint32Array;
-  tsMs: BigInt64Array;
-  lat: Float64Array;
-  lon: Float64Array;
-  altM: Float64Array;
-  zones: Uint32Array;
-  distM: Float64Array;
-  speedMps: Float64Array;
-  headingDeg: Float64Array;
-  flags: Uint32Array;
-}
+export type PointColumns = Types.PointColumns;
 export declare const FIELDS: Readonly<{ [K in keyof PointColumns]: { new (length: number): PointColumns[K] } }>;
 
 /** One point as a plain object; absent values undefined. */
@@ -118,14 +109,10 @@ export declare class Lines {
   [Symbol.iterator](): Iterator<Line>;
 }
 
-export interface Trajectory {
-  user: string;
-  id: string;
-}
-export interface Rejection {
-  index: number;
-  reason: string;
-}
+/** Who a point belongs to (the contract's `trajectory`). */
+export type Trajectory = Types.Trajectory;
+/** A refused record and why (the contract's `rejection`). */
+export type Rejection = Types.Rejection;
 
 /** The unit of work. */
 export declare class Batch {
