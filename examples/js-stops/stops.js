@@ -36,6 +36,10 @@ export default class Stops extends Transform {
 
   restore(bytes) {
     const saved = state.load('stops', 1, bytes);
-    if (saved !== undefined) this.seen = saved.seen;
+    if (saved === undefined) return;
+    // JSON has no types to check: another transform's version-1 snapshot loads too (a
+    // different module swapped into this slot), so check the shape before taking it.
+    if (!Number.isSafeInteger(saved?.seen)) throw new TransformError('not a stops snapshot: no count of points seen');
+    this.seen = saved.seen;
   }
 }

@@ -33,5 +33,7 @@ test('the count survives a hot swap', () => {
   assert.deepEqual(h.snapshot(), state.save(1, { seen: 4 }));
   assert.equal(h.swap().instance.seen, 4);
   assert.throws(() => h.restore(state.save(2, {})), /version 2/);
+  // Another transform's version-1 state (say geofence's, when this module replaces it).
+  assert.throws(() => h.restore(state.save(1, { last: { '000/1': [0, 1] } })), /not a stops snapshot/);
   assert.equal(run(Stops, [batch(), batch()]).length, 2);
 });

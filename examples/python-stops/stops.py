@@ -36,5 +36,11 @@ class Stops(Transform):
 
     def restore(self, data):
         saved = state.load("stops", 1, data)
-        if saved is not None:
-            self.seen = saved["seen"]
+        if saved is None:
+            return
+        # JSON has no types to check: another transform's version-1 snapshot loads too (a
+        # different module swapped into this slot), so check the shape before taking it.
+        seen = saved.get("seen") if isinstance(saved, dict) else None
+        if isinstance(seen, bool) or not isinstance(seen, int):
+            raise TransformError("not a stops snapshot: no count of points seen")
+        self.seen = seen

@@ -37,4 +37,7 @@ def test_the_count_survives_a_hot_swap():
     assert h.swap().instance.seen == 4
     with pytest.raises(Exception, match="version 2"):
         h.restore(state.save(2, {}))
+    # Another transform's version-1 state (say geofence's, when this module replaces it).
+    with pytest.raises(Exception, match="not a stops snapshot"):
+        h.restore(state.save(1, {"last": {"000/1": [0, 1]}}))
     assert len(run(Stops, [batch(), batch()])) == 2

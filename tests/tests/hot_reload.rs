@@ -66,6 +66,11 @@ struct Running {
 
 impl Running {
     fn start() -> Running {
+        Running::start_with(|_| String::new())
+    }
+
+    /// Like [`Running::start`], with `top(dir)` at the top of the config.
+    fn start_with(top: impl FnOnce(&Path) -> String) -> Running {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("modules")).unwrap();
         // The configured files source is replaced by the stream; it only has to open.
@@ -79,7 +84,7 @@ impl Running {
         }
         std::fs::write(
             dir.path().join("pipeline.toml"),
-            config_text(dir.path(), ""),
+            config_text(dir.path(), &top(dir.path())),
         )
         .unwrap();
         let source = StreamSource::new(40, 200, Duration::from_millis(2));
@@ -122,7 +127,17 @@ impl Running {
 
     /// Waits for the first reload event after the first `seen` events that `matches`.
     fn wait_event(&self, seen: usize, matches: impl Fn(&ReloadEvent) -> bool) -> ReloadEvent {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_event_for(Duration::from_secs(20), seen, matches)
+    }
+
+    /// [`Running::wait_event`] with a deadline of `timeout`.
+    fn wait_event_for(
+        &self,
+        timeout: Duration,
+        seen: usize,
+        matches: impl Fn(&ReloadEvent) -> bool,
+    ) -> ReloadEvent {
+        let deadline = Instant::now() + timeout;
         loop {
             if let Some(event) = self.status.events().into_iter().skip(seen).find(&matches) {
                 return event;
@@ -501,5 +516,99 @@ fn a_slow_compile_does_not_hold_up_another_modules_swap() {
     let (summary, _, dead) = running.finish();
     assert_eq!(summary.swaps, 1);
     assert_eq!(summary.reload_failures, 1);
+    assert!(dead.is_empty(), "{:?}", dead.first());
+}
+
+/// The JavaScript and Python examples' components, which `guest-sdk/check-polyglot.sh`
+/// builds into the modules folder; `None` (the test skips, saying so) unless
+/// `WAYSTREAM_POLYGLOT_MODULES` is set, as `cargo xtask test` sets it after that script.
+fn polyglot_modules() -> Option<(Vec<u8>, Vec<u8>)> {
+    if std::env::var_os("WAYSTREAM_POLYGLOT_MODULES").is_none() {
+        eprintln!(
+            "skipped: WAYSTREAM_POLYGLOT_MODULES is unset (cargo xtask test sets it once \
+             guest-sdk/check-polyglot.sh has built js-stops.wasm and python-stops.wasm)"
+        );
+        return None;
+    }
+    let read = |name| std::fs::read(module(name)).unwrap();
+    Some((read("js-stops"), read("python-stops")))
+}
+
+/// Real JavaScript and Python modules swapped into a running chain (the geofence slot):
+/// a Rust module's swap written while a JavaScript module compiles is active before that
+/// compile ends, and a JavaScript or Python version the compiled-module cache holds is
+/// active within a second of its file being written. The cache is the run's own folder,
+/// so the first swap of each really compiles.
+#[test]
+fn javascript_and_python_swaps_compile_aside_and_come_back_from_the_cache() {
+    let Some((js, python)) = polyglot_modules() else {
+        return;
+    };
+    let running = Running::start_with(|dir| {
+        format!(
+            "[cache]\ndir = {:?}\n",
+            dir.join("cache").display().to_string()
+        )
+    });
+    // Debug builds compile a JavaScript module in 15-60 s.
+    let compile_time = Duration::from_secs(300);
+    let js = component_variant(&js, 2_000_001);
+    let python = component_variant(&python, 2_000_002);
+    let speed = component_variant(&std::fs::read(module("speed")).unwrap(), 2_000_003);
+    let activated = |event: &ReloadEvent| matches!(event.outcome, Outcome::Activated { .. });
+
+    // A Rust swap while the JavaScript module compiles.
+    let seen = running.status.events().len();
+    let js_written = install(Way::RenameIn, &running.module_path("geofence"), &js);
+    install(Way::RenameIn, &running.module_path("speed"), &speed);
+    let speed_active =
+        running.wait_event(seen, |e| e.digest.as_deref() == Some(&digest_of(&speed)));
+    assert!(activated(&speed_active), "{speed_active:?}");
+    let js_active = running.wait_event_for(compile_time, seen, |e| {
+        e.digest.as_deref() == Some(&digest_of(&js))
+    });
+    assert!(activated(&js_active), "{js_active:?}");
+    let compiled_js = js_active.at.saturating_duration_since(js_written);
+    eprintln!(
+        "speed (Rust) active {:.1?} after the JavaScript module was written; the JavaScript \
+         module, compiled, {compiled_js:.1?} after",
+        speed_active.at.saturating_duration_since(js_written),
+    );
+    assert!(
+        speed_active.at < js_active.at,
+        "the Rust swap waited for the JavaScript compile: active {:?} after it",
+        speed_active.at.saturating_duration_since(js_active.at)
+    );
+
+    // Each language once compiled, then back from the cache after another version ran.
+    let swap = |bytes: &[u8], timeout| {
+        let seen = running.status.events().len();
+        let written = install(Way::RenameIn, &running.module_path("geofence"), bytes);
+        let event = running.wait_event_for(timeout, seen, |e| {
+            e.digest.as_deref() == Some(&digest_of(bytes))
+        });
+        assert!(activated(&event), "{event:?}");
+        event.at.saturating_duration_since(written)
+    };
+    let compiled_python = swap(&python, compile_time);
+    let cached_js = swap(&js, Duration::from_secs(60));
+    let cached_python = swap(&python, Duration::from_secs(60));
+    eprintln!(
+        "file written -> active: JavaScript {compiled_js:.1?} compiling, {cached_js:.1?} from the \
+         cache; Python {compiled_python:.1?} compiling, {cached_python:.1?} from the cache"
+    );
+    // Not the 1 s target (measured in release, see the issue notes): a bound that only a
+    // compile, seconds long even in release, would break.
+    for (language, cached, compiled) in [
+        ("JavaScript", cached_js, compiled_js),
+        ("Python", cached_python, compiled_python),
+    ] {
+        assert!(
+            cached < Duration::from_secs(3) && cached * 4 < compiled,
+            "a cached {language} swap took {cached:?} (compiling took {compiled:?})"
+        );
+    }
+    let (summary, _, dead) = running.finish();
+    assert_eq!(summary.swaps, 5);
     assert!(dead.is_empty(), "{:?}", dead.first());
 }

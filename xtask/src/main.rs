@@ -6,7 +6,8 @@
 //!   embedded default pipeline on it.
 //! * `test`: builds the components, starts local AWS servers (see `local_aws.rs`) and
 //!   runs the whole test suite against them, then the polyglot check
-//!   (`guest-sdk/check-polyglot.sh`), a smoke run of `bench`, the deployment checks and
+//!   (`guest-sdk/check-polyglot.sh`) and the hot swap of the JavaScript and Python modules
+//!   it builds, a smoke run of `bench`, the deployment checks and
 //!   the package.
 //! * `bench`: the measurements behind BENCHMARKS.md (see `bench.rs`).
 //!
@@ -244,6 +245,20 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
     run(Command::new("bash")
         .arg(root.join("guest-sdk/check-polyglot.sh"))
         .env("WAYSTREAM_TARGET", root.join("target")))?;
+    // The hot-reload test that swaps the JavaScript and Python modules that script built
+    // (it skipped in the workspace run above, which came before them).
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "waystream-tests",
+            "--test",
+            "hot_reload",
+            "--",
+        ])
+        .args(["--include-ignored", "javascript_and_python"])
+        .env("WAYSTREAM_MODULES", root.join("target/modules"))
+        .env("WAYSTREAM_POLYGLOT_MODULES", "1"))?;
     // The bench command must keep working; on tiny data its figures mean nothing.
     bench::bench(
         root,
