@@ -41,6 +41,9 @@ pub struct PipelineConfig {
     /// `[cache]`: where compiled modules are kept between runs.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// `[http]`: the HTTP server (metrics, health, status, live page); off by default.
+    #[serde(default)]
+    pub http: crate::http::HttpConfig,
     /// Refuse any module version whose digest its `allowed_digests` does not list.
     #[serde(default)]
     pub require_pinned_digests: bool,

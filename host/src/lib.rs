@@ -16,6 +16,8 @@
 //!   with the `aws` feature). The documents themselves are `waystream_contract::document`.
 //! * [`reload`]: hot reload of module versions and of the pipeline config; [`status`]:
 //!   the versions running and the reload events.
+//! * [`http`]: the optional HTTP server: Prometheus metrics, health, status and a live
+//!   page.
 //! * [`pipeline`]: the run loop; [`config`]: the TOML that describes it; [`summary`]: the
 //!   closing report.
 //! * [`testing`]: built modules under test (`waystream test` and a `cargo test` harness).
@@ -29,6 +31,7 @@ pub mod chain;
 pub mod config;
 pub mod dead_letter;
 pub mod engine;
+pub mod http;
 pub mod new;
 pub mod pipeline;
 pub mod reload;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use waystream::http::Observer;
 use waystream::testing::cases::{self, CaseOutcome};
 use waystream::{Pipeline, PipelineConfig, synth};
 
@@ -35,6 +36,10 @@ enum Command {
         /// Also write the closing summary as JSON to this file.
         #[arg(long)]
         summary_json: Option<PathBuf>,
+        /// Serve metrics, health, status and the live page on this address (overrides
+        /// `[http] listen`), e.g. 127.0.0.1:9464.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
     },
     /// Put PLT trajectories into a Kinesis stream, as the ingest Lambda does: from a
     /// folder or s3://bucket/prefix, as fast as possible or at N × real time.
@@ -130,13 +135,26 @@ fn run(cli: Cli, started: std::time::Instant) -> Result<ExitCode> {
             quiet,
             no_reload,
             summary_json,
+            http,
             ..
         } => {
             let config = match &path {
                 Some(path) => PipelineConfig::load(path)?,
                 None => PipelineConfig::embedded_default()?,
             };
+            // Started before the modules load, so /health/ready says 503 until they have.
+            let server = match http.or(config.http.listen) {
+                Some(address) => {
+                    let observer = Observer::new(waystream::http::zones_of(&config));
+                    let server = waystream::http::Server::start(address, observer.clone())?;
+                    Some((server, observer))
+                }
+                None => None,
+            };
             let mut pipeline = Pipeline::build(&config)?.show_progress(!quiet);
+            if let Some((_, observer)) = &server {
+                pipeline = pipeline.observe(observer.clone());
+            }
             if !no_reload {
                 pipeline = pipeline.hot_reload(path.as_deref())?;
             }

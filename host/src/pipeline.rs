@@ -18,6 +18,7 @@ use crate::chain::{Chain, ChainOutput};
 use crate::config::{ModuleConfig, PipelineConfig};
 use crate::dead_letter::DeadLetter;
 use crate::engine::{Engine, Module, digest_of};
+use crate::http::Observer;
 use crate::reload::{Reloader, Update};
 use crate::sinks::Sink;
 use crate::sources::{Acknowledgement, Source};
@@ -37,6 +38,8 @@ pub struct Pipeline {
     stop: Arc<AtomicBool>,
     /// How long loading the modules took.
     load: Duration,
+    /// Where the run is published for the HTTP server, when there is one.
+    observer: Option<Arc<Observer>>,
 }
 
 impl Pipeline {
@@ -62,7 +65,16 @@ impl Pipeline {
             show_progress: true,
             stop,
             load: started.elapsed(),
+            observer: None,
         })
+    }
+
+    /// Publishes the run to `observer` (metrics, readiness, the live page's data), once
+    /// per batch.
+    pub fn observe(mut self, observer: Arc<Observer>) -> Self {
+        observer.attach(&self.chain);
+        self.observer = Some(observer);
+        self
     }
 
     /// Reads from `source` instead of the configured source (for embedding and tests).
@@ -125,13 +137,18 @@ impl Pipeline {
             dead_letter,
             reloader,
             stop,
+            observer,
             ..
         } = &mut self;
+        let observer = observer.as_deref();
+        if let Some(observer) = observer {
+            observer.set_ready(true);
+        }
         let ran = std::thread::scope(|scope| -> Result<_> {
             let writer = std::thread::Builder::new()
                 .name("waystream-output".into())
                 .spawn_scoped(scope, move || {
-                    write_outputs(queue, sink.as_mut(), dead_letter.as_mut())
+                    write_outputs(queue, sink.as_mut(), dead_letter.as_mut(), observer)
                 })?;
             let mut records_in = 0u64;
             let read = (|| -> Result<()> {
@@ -142,10 +159,13 @@ impl Pipeline {
                     if let Some(reloader) = reloader {
                         apply_reloads(reloader, chain);
                     }
-                    records_in += (next.batch.len() + next.rejected.len()) as u64;
+                    let records = (next.batch.len() + next.rejected.len()) as u64;
+                    records_in += records;
                     let mut dead = next.rejected;
+                    let started = Instant::now();
                     let chain_output =
                         (!next.batch.is_empty()).then(|| chain.run(next.batch, &mut dead));
+                    let ran = started.elapsed();
                     let output = Output {
                         chain: chain_output,
                         dead,
@@ -153,6 +173,9 @@ impl Pipeline {
                     };
                     if outputs.send(output).is_err() {
                         break; // the writer failed; its error is reported below
+                    }
+                    if let Some(observer) = observer {
+                        observer.after_batch(chain, records, ran, started.elapsed() - ran);
                     }
                     progress.set_position(source.bytes_read());
                 }
@@ -168,6 +191,9 @@ impl Pipeline {
         // Finished even when the sinks failed: the source then checkpoints only what was
         // acknowledged (what the sinks made durable) and gives back what it holds.
         let finished = self.source.finish().context("source");
+        if let Some(observer) = &self.observer {
+            observer.set_ready(false);
+        }
         let (records_in, written) = ran?;
         finished?;
         progress.finish_and_clear();
@@ -250,6 +276,7 @@ fn write_outputs(
     queue: mpsc::Receiver<Output>,
     sink: &mut dyn Sink,
     dead_letter: &mut dyn Sink,
+    observer: Option<&Observer>,
 ) -> Result<Written> {
     let mut encoder = DocumentEncoder::default();
     let mut encoded = Encoded::default();
@@ -273,7 +300,8 @@ fn write_outputs(
             ack,
         }) = output
         {
-            if let Some(out) = chain {
+            let documents_before = written.documents;
+            if let Some(out) = &chain {
                 encoder.encode(
                     &out.batch.trajectories,
                     &out.zone_sets,
@@ -284,7 +312,7 @@ fn write_outputs(
                 if let Some(limit) = sink.max_record_bytes()
                     && encoded.iter().any(|d| d.len() > limit)
                 {
-                    dead.extend(take_oversize(&mut encoded, &out, limit));
+                    dead.extend(take_oversize(&mut encoded, out, limit));
                 }
                 sink.write(&encoded).context("sink")?;
                 if !encoded.is_empty() {
@@ -295,17 +323,38 @@ fn write_outputs(
             encode_letters(&dead, dead_letter.max_record_bytes(), &mut letters);
             dead_letter.write(&letters).context("dead-letter sink")?;
             written.letters += dead.len() as u64;
+            if let Some(observer) = observer {
+                let documents = written.documents - documents_before;
+                let bytes = if chain.is_some() {
+                    encoded.bytes.len()
+                } else {
+                    0
+                };
+                observer.wrote(chain.as_ref(), documents, bytes as u64, &dead);
+            }
             if let Some(ack) = ack {
                 flush_by.get_or_insert_with(|| Instant::now() + ACK_INTERVAL);
                 unacknowledged.push(ack);
             }
         }
         if flush_by.is_some_and(|t| Instant::now() >= t) {
-            flush_and_acknowledge(&mut unacknowledged, sink, dead_letter, &mut written)?;
+            flush_and_acknowledge(
+                &mut unacknowledged,
+                sink,
+                dead_letter,
+                &mut written,
+                observer,
+            )?;
             flush_by = None;
         }
     }
-    flush_and_acknowledge(&mut unacknowledged, sink, dead_letter, &mut written)?;
+    flush_and_acknowledge(
+        &mut unacknowledged,
+        sink,
+        dead_letter,
+        &mut written,
+        observer,
+    )?;
     Ok(written)
 }
 
@@ -364,14 +413,21 @@ fn flush_and_acknowledge(
     sink: &mut dyn Sink,
     dead_letter: &mut dyn Sink,
     written: &mut Written,
+    observer: Option<&Observer>,
 ) -> Result<()> {
     sink.flush().context("sink")?;
     let refused = sink.take_refused();
+    if let Some(observer) = observer {
+        observer.flushed(refused.len() as u64);
+    }
     if !refused.is_empty() {
         let letters: Vec<DeadLetter> = refused
             .iter()
             .map(|(document, reason)| refused_letter(document, reason))
             .collect();
+        if let Some(observer) = observer {
+            observer.wrote(None, 0, 0, &letters);
+        }
         let mut encoded = Encoded::default();
         encode_letters(&letters, dead_letter.max_record_bytes(), &mut encoded);
         dead_letter.write(&encoded).context("dead-letter sink")?;

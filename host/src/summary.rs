@@ -238,10 +238,20 @@ impl Summary {
 
 /// Peak resident set size of this process (`VmHWM` in /proc/self/status), on Linux.
 pub fn peak_rss_bytes() -> Option<u64> {
+    status_kib("VmHWM:")
+}
+
+/// The process's resident set size now, where the OS tells (Linux).
+pub fn resident_bytes() -> Option<u64> {
+    status_kib("VmRSS:")
+}
+
+/// A `kB` field of /proc/self/status, in bytes.
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib: u64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()

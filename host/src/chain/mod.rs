@@ -29,6 +29,8 @@ use crate::status::{ActiveVersion, ReloadStatus};
 /// Counters for one module of the chain.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StageStats {
+    /// Batches handed to the module.
+    pub batches: u64,
     /// Records handed to the module.
     pub records_in: u64,
     /// Points it returned.
@@ -193,6 +195,7 @@ impl Chain {
         }
         let stage = &mut self.stages[index];
         stage.previous = None;
+        stage.stats.batches += 1;
         stage.stats.records_in += records;
         stage.stats.busy += started.elapsed();
         match &checked {

@@ -1,0 +1,480 @@
+//! What a running pipeline shows its HTTP server: metrics, readiness, the chain's versions
+//! and counters, and a sample of recent points and dead letters for the live page.
+//!
+//! The pipeline writes here once per batch (never per record), from the chain's thread
+//! and the output thread; the server reads when asked. Each write is a few atomic stores
+//! and a short lock; the points for the page are a bounded sample of each batch, so a fast
+//! stream costs the same as a slow one. Nothing is kept without bound.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use metrics::{Counter, Gauge, Histogram};
+use serde::Serialize;
+
+use super::metrics::{Metrics, ModuleMetrics};
+use crate::chain::{Chain, ChainOutput, StageStats};
+use crate::dead_letter::DeadLetter;
+use crate::status::{Outcome, ReloadEvent, ReloadStatus};
+
+/// Points kept for a page that opens (the newest).
+const RECENT_POINTS: usize = 3000;
+/// Points sampled from one batch for the page, at most.
+const POINTS_PER_BATCH: usize = 64;
+/// Dead-letter groups kept for the page and `/status`.
+const RECENT_DEAD: usize = 50;
+
+/// A point as the live page draws it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PagePoint {
+    /// Latitude, WGS84 degrees.
+    pub lat: f64,
+    /// Longitude, WGS84 degrees.
+    pub lon: f64,
+    /// Speed from the previous point, when known.
+    pub speed_mps: Option<f64>,
+    /// The trajectory's user.
+    pub user: String,
+    /// The trajectory.
+    pub trajectory: String,
+    /// Milliseconds since the Unix epoch.
+    pub ts_ms: i64,
+    /// The zones the point is in.
+    pub zones: Vec<String>,
+}
+
+/// Dead letters of one batch with the same module and cause.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadGroup {
+    /// When they were written, ms since the Unix epoch.
+    pub at_ms: u64,
+    /// The module that refused or failed them (`sink`, `source` for the others).
+    pub module: String,
+    /// Why.
+    pub cause: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// One module as `/status` and the page show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleView {
+    /// Its name in the chain.
+    pub module: String,
+    /// The digest of the version running.
+    pub digest: String,
+    /// That version's generation.
+    pub generation: u64,
+    /// Records handed to it.
+    pub records_in: u64,
+    /// Points it returned.
+    pub points_out: u64,
+    /// Records it rejected.
+    pub rejected: u64,
+    /// Records of batches that failed in it.
+    pub failed_records: u64,
+    /// Traps.
+    pub traps: u64,
+    /// Batches it ran.
+    pub batches: u64,
+    /// Time spent in it, ms.
+    pub busy_ms: f64,
+    /// Points per busy second.
+    pub rate_pps: f64,
+}
+
+struct ModuleEntry {
+    view: ModuleView,
+    metrics: ModuleMetrics,
+    info: Gauge,
+}
+
+/// The run-wide series.
+struct RunMetrics {
+    ready: Gauge,
+    records_in: Counter,
+    documents_written: Counter,
+    documents_refused: Counter,
+    sink_bytes: Counter,
+    flushes: Counter,
+    dead_letters: BTreeMap<&'static str, Counter>,
+    chain_batch: Histogram,
+    output_wait: Histogram,
+    reloads_activated: Counter,
+    reloads_failed: Counter,
+    snapshot_failures: Counter,
+    config_reloads: Counter,
+}
+
+/// What the page has not been sent yet, and what a page that opens gets.
+#[derive(Default)]
+struct Live {
+    recent_points: VecDeque<PagePoint>,
+    fresh_points: Vec<PagePoint>,
+    recent_dead: VecDeque<DeadGroup>,
+    fresh_dead: Vec<DeadGroup>,
+}
+
+/// Shared between a pipeline and its HTTP server.
+pub struct Observer {
+    started: (Instant, SystemTime),
+    ready: AtomicBool,
+    status: OnceLock<Arc<ReloadStatus>>,
+    metrics: Metrics,
+    run: RunMetrics,
+    modules: Mutex<Vec<ModuleEntry>>,
+    live: Mutex<Live>,
+    zones: Option<serde_json::Value>,
+}
+
+impl Observer {
+    /// An observer for a pipeline whose geofence zones (GeoJSON, for the page's map) are
+    /// `zones`, when it has some.
+    pub fn new(zones: Option<serde_json::Value>) -> Arc<Self> {
+        let metrics = Metrics::default();
+        let class = |c: &'static str| {
+            (
+                c,
+                metrics.counter("waystream_dead_letters_total", &[("class", c)]),
+            )
+        };
+        let run = RunMetrics {
+            ready: metrics.gauge("waystream_ready", &[]),
+            records_in: metrics.counter("waystream_records_in_total", &[]),
+            documents_written: metrics.counter("waystream_documents_written_total", &[]),
+            documents_refused: metrics.counter("waystream_documents_refused_total", &[]),
+            sink_bytes: metrics.counter("waystream_sink_bytes_total", &[]),
+            flushes: metrics.counter("waystream_sink_flushes_total", &[]),
+            dead_letters: [
+                class("rejected"),
+                class("batch_failed"),
+                class("sink"),
+                class("source"),
+            ]
+            .into_iter()
+            .collect(),
+            chain_batch: metrics.histogram("waystream_chain_batch_seconds", &[]),
+            output_wait: metrics.histogram("waystream_output_wait_seconds", &[]),
+            reloads_activated: metrics
+                .counter("waystream_reloads_total", &[("outcome", "activated")]),
+            reloads_failed: metrics.counter("waystream_reloads_total", &[("outcome", "failed")]),
+            snapshot_failures: metrics.counter("waystream_snapshot_failures_total", &[]),
+            config_reloads: metrics.counter("waystream_config_reloads_total", &[]),
+        };
+        run.ready.set(0.0);
+        Arc::new(Observer {
+            started: (Instant::now(), SystemTime::now()),
+            ready: AtomicBool::new(false),
+            status: OnceLock::new(),
+            metrics,
+            run,
+            modules: Mutex::default(),
+            live: Mutex::default(),
+            zones,
+        })
+    }
+
+    /// Whether the pipeline runs: modules loaded and the source open.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Marks the pipeline running (or finished).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+        self.run.ready.set(if ready { 1.0 } else { 0.0 });
+    }
+
+    /// The pipeline's chain, once it is built: its modules and reload status.
+    pub fn attach(&self, chain: &Chain) {
+        let _ = self.status.set(chain.reload_status().clone());
+        self.after_batch(chain, 0, Duration::ZERO, Duration::ZERO);
+    }
+
+    /// After the chain ran a source batch of `records` records in `elapsed`, having
+    /// waited `waited` for the output thread.
+    pub fn after_batch(&self, chain: &Chain, records: u64, elapsed: Duration, waited: Duration) {
+        if records > 0 {
+            self.run.records_in.increment(records);
+            self.run.chain_batch.record(elapsed.as_secs_f64());
+            self.run.output_wait.record(waited.as_secs_f64());
+        }
+        let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+        for (module, stats) in chain.stats() {
+            let index = match modules.iter().position(|m| m.view.module == module.name) {
+                Some(index) => index,
+                None => {
+                    modules.push(ModuleEntry {
+                        view: view(&module.name, &module.digest, module.generation, stats),
+                        metrics: ModuleMetrics::new(&self.metrics, &module.name),
+                        info: self.info_gauge(&module.name, &module.digest, module.generation),
+                    });
+                    modules.len() - 1
+                }
+            };
+            let entry = &mut modules[index];
+            if entry.view.generation != module.generation || entry.view.digest != module.digest {
+                entry.info.set(0.0);
+                entry.info = self.info_gauge(&module.name, &module.digest, module.generation);
+            }
+            entry.metrics.update(stats);
+            entry.view = view(&module.name, &module.digest, module.generation, stats);
+        }
+    }
+
+    fn info_gauge(&self, module: &str, digest: &str, generation: u64) -> Gauge {
+        let generation = generation.to_string();
+        let gauge = self.metrics.gauge(
+            "waystream_module_info",
+            &[
+                ("module", module),
+                ("digest", digest),
+                ("generation", &generation),
+            ],
+        );
+        gauge.set(1.0);
+        gauge
+    }
+
+    /// After the output thread wrote a batch: `documents` documents of `bytes` bytes from
+    /// `out` (when the batch had points), and `dead`.
+    pub fn wrote(
+        &self,
+        out: Option<&ChainOutput>,
+        documents: u64,
+        bytes: u64,
+        dead: &[DeadLetter],
+    ) {
+        self.run.documents_written.increment(documents);
+        self.run.sink_bytes.increment(bytes);
+        for letter in dead {
+            // The host's own letters (sink, source) name no module version.
+            let class = match letter.module.as_str() {
+                "sink" => "sink",
+                _ if letter.digest.is_empty() => "source",
+                _ if letter.batch_failed => "batch_failed",
+                _ => "rejected",
+            };
+            self.run.dead_letters[class].increment(1);
+        }
+        let groups = group_dead(dead, self.now_ms());
+        let points = out.map(sample_points).unwrap_or_default();
+        if groups.is_empty() && points.is_empty() {
+            return;
+        }
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        for group in groups {
+            push_bounded(&mut live.recent_dead, group.clone(), RECENT_DEAD);
+            if live.fresh_dead.len() < RECENT_DEAD {
+                live.fresh_dead.push(group);
+            }
+        }
+        for point in points {
+            push_bounded(&mut live.recent_points, point.clone(), RECENT_POINTS);
+            if live.fresh_points.len() < RECENT_POINTS {
+                live.fresh_points.push(point);
+            }
+        }
+    }
+
+    /// After a flush, in which the sink refused `refused` documents for good.
+    pub fn flushed(&self, refused: u64) {
+        self.run.flushes.increment(1);
+        self.run.documents_refused.increment(refused);
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        if let Some(status) = self.status.get() {
+            self.run.reloads_activated.absolute(status.swaps());
+            self.run.reloads_failed.absolute(status.failures());
+            self.run
+                .snapshot_failures
+                .absolute(status.snapshot_failures());
+            self.run.config_reloads.absolute(status.config_reloads());
+        }
+        self.metrics.render()
+    }
+
+    /// The modules, in chain order.
+    pub fn modules(&self) -> Vec<ModuleView> {
+        let modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+        modules.iter().map(|m| m.view.clone()).collect()
+    }
+
+    /// Recent reload events (oldest first), as JSON.
+    pub fn reload_events(&self) -> Vec<serde_json::Value> {
+        self.status
+            .get()
+            .map(|s| s.events().iter().map(|e| self.event_json(e)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Reload events after `after` (when the last one sent happened).
+    pub fn reload_events_since(
+        &self,
+        after: Option<Instant>,
+    ) -> (Vec<serde_json::Value>, Option<Instant>) {
+        let events = self.status.get().map(|s| s.events()).unwrap_or_default();
+        let newest = events.last().map(|e| e.at).or(after);
+        let fresh = events
+            .iter()
+            .filter(|e| after.is_none_or(|a| e.at > a))
+            .map(|e| self.event_json(e))
+            .collect();
+        (fresh, newest)
+    }
+
+    /// Recent dead-letter groups (oldest first).
+    pub fn dead_letters(&self) -> Vec<DeadGroup> {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.recent_dead.iter().cloned().collect()
+    }
+
+    /// Recent points (oldest first).
+    pub fn recent_points(&self) -> Vec<PagePoint> {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.recent_points.iter().cloned().collect()
+    }
+
+    /// The points and dead-letter groups written since the last call.
+    pub fn take_fresh(&self) -> (Vec<PagePoint>, Vec<DeadGroup>) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        (
+            std::mem::take(&mut live.fresh_points),
+            std::mem::take(&mut live.fresh_dead),
+        )
+    }
+
+    /// The zones the page draws.
+    pub fn zones(&self) -> Option<&serde_json::Value> {
+        self.zones.as_ref()
+    }
+
+    /// Seconds since the observer was made.
+    pub fn uptime(&self) -> Duration {
+        self.started.0.elapsed()
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.ms_at(Instant::now())
+    }
+
+    fn ms_at(&self, at: Instant) -> u64 {
+        let (instant, system) = self.started;
+        let wall = if at >= instant {
+            system + (at - instant)
+        } else {
+            system - (instant - at)
+        };
+        wall.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    fn event_json(&self, event: &ReloadEvent) -> serde_json::Value {
+        let (outcome, detail, generation) = match &event.outcome {
+            Outcome::Activated {
+                generation,
+                fresh_because,
+                ..
+            } => (
+                "activated",
+                fresh_because
+                    .as_ref()
+                    .map(|r| format!("started fresh: {r}")),
+                Some(*generation),
+            ),
+            Outcome::Refused(reason) => ("refused", Some(reason.clone()), None),
+            Outcome::RolledBack(reason) => ("rolled_back", Some(reason.clone()), None),
+            Outcome::SnapshotFailed(reason) => ("snapshot_failed", Some(reason.clone()), None),
+            Outcome::ConfigApplied => ("config_applied", None, None),
+        };
+        serde_json::json!({
+            "at_ms": self.ms_at(event.at),
+            "module": event.module,
+            "digest": event.digest,
+            "outcome": outcome,
+            "detail": detail,
+            "generation": generation,
+        })
+    }
+}
+
+fn view(module: &str, digest: &str, generation: u64, stats: &StageStats) -> ModuleView {
+    let busy = stats.busy.as_secs_f64();
+    ModuleView {
+        module: module.to_string(),
+        digest: digest.to_string(),
+        generation,
+        records_in: stats.records_in,
+        points_out: stats.points_out,
+        rejected: stats.rejected,
+        failed_records: stats.failed_records,
+        traps: stats.traps,
+        batches: stats.batches,
+        busy_ms: busy * 1000.0,
+        rate_pps: if busy > 0.0 {
+            stats.points_out as f64 / busy
+        } else {
+            0.0
+        },
+    }
+}
+
+fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, bound: usize) {
+    if queue.len() == bound {
+        queue.pop_front();
+    }
+    queue.push_back(item);
+}
+
+/// Up to [`POINTS_PER_BATCH`] points of `out`, evenly spread.
+fn sample_points(out: &ChainOutput) -> Vec<PagePoint> {
+    let points = &out.points;
+    let n = points.lat.len();
+    let step = n.div_ceil(POINTS_PER_BATCH).max(1);
+    (0..n)
+        .step_by(step)
+        .map(|i| {
+            let trajectory = out.batch.trajectories.get(points.trajectory[i] as usize);
+            let zones = out
+                .zone_sets
+                .get(points.zones[i] as usize)
+                .cloned()
+                .unwrap_or_default();
+            let speed = points.speed_mps[i];
+            PagePoint {
+                lat: points.lat[i],
+                lon: points.lon[i],
+                speed_mps: speed.is_finite().then_some(speed),
+                user: trajectory.map(|t| t.user.clone()).unwrap_or_default(),
+                trajectory: trajectory.map(|t| t.id.clone()).unwrap_or_default(),
+                ts_ms: points.ts_ms[i],
+                zones,
+            }
+        })
+        .collect()
+}
+
+/// `dead` grouped by module and cause, in order of first appearance.
+fn group_dead(dead: &[DeadLetter], at_ms: u64) -> Vec<DeadGroup> {
+    let mut groups: Vec<DeadGroup> = Vec::new();
+    for letter in dead {
+        let cause = letter.cause.as_str();
+        match groups
+            .iter_mut()
+            .find(|g| g.module == letter.module && g.cause == cause)
+        {
+            Some(group) => group.count += 1,
+            None => groups.push(DeadGroup {
+                at_ms,
+                module: letter.module.clone(),
+                cause: cause.to_string(),
+                count: 1,
+            }),
+        }
+    }
+    groups
+}

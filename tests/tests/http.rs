@@ -1,0 +1,264 @@
+//! The host's HTTP server on a running pipeline: `/metrics` scraped and parsed as
+//! Prometheus text (by `prometheus-parse`), the health endpoints through a run, `/status`,
+//! and the live page's files and data.
+//!
+//! The pipeline reads an endless paced stream (one batch of a bad trajectory makes the
+//! hostile guest panic: a trap mid-run), so the endpoints are read while it runs; the
+//! server outlives the run, so the last scrape is compared with the closing summary.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use prometheus_parse::{Sample, Scrape, Value};
+use serde_json::Value as Json;
+use waystream::http::{Observer, Server};
+use waystream::{Pipeline, PipelineConfig, Summary};
+use waystream_tests::*;
+
+/// `GET path` over HTTP/1.0 (the server then ends the body by closing): status and body.
+fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// The first `bytes` bytes (or what came in `wait`) of an event stream.
+fn read_events(address: SocketAddr, wait: Duration) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/events HTTP/1.1\r\nHost: {address}\r\n\r\n"
+    )
+    .unwrap();
+    let deadline = Instant::now() + wait;
+    let mut text = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    while Instant::now() < deadline {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&buffer[..n]),
+            Err(_) => {} // read timeout: keep waiting until the deadline
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+fn scrape(address: SocketAddr) -> Vec<Sample> {
+    let (status, body) = get(address, "/metrics");
+    assert_eq!(status, 200);
+    Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text format")
+        .samples
+}
+
+/// The value of the counter or gauge `name` whose labels include `labels`.
+fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+            ref other => panic!("{name} is not a counter or gauge: {other:?}"),
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{name} {labels:?}: {found:?}");
+    found[0]
+}
+
+/// The observation count of the histogram `name` for `module` (or the chain's).
+fn observations(samples: &[Sample], name: &str, module: Option<&str>) -> f64 {
+    let sample = samples
+        .iter()
+        .find(|s| s.metric == name && s.labels.get("module") == module)
+        .unwrap_or_else(|| panic!("no histogram {name} for {module:?}"));
+    match &sample.value {
+        Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+        other => panic!("{name} is not a histogram: {other:?}"),
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn metrics_health_status_and_page_follow_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let stages = [
+        Stage::new("parse-plt"),
+        Stage::with("hostile", "config = { behaviour = \"panic\" }"),
+        Stage::with(
+            "geofence",
+            &format!(
+                "config_files = {{ zones = {:?} }}",
+                demo_zones().display().to_string()
+            ),
+        ),
+        Stage::new("speed"),
+    ];
+    std::fs::create_dir(dir.path().join("unused")).unwrap();
+    let config = pipeline_config(
+        &dir.path().join("unused"),
+        &dir.path().join("out"),
+        &stages,
+        "batch_size = 100",
+    );
+
+    // The server starts before the modules load, as `waystream run` starts it.
+    let observer = Observer::new(waystream::http::zones_of(&config));
+    let server = Server::start("127.0.0.1:0".parse().unwrap(), observer.clone()).unwrap();
+    let address = server.address();
+    let (status, body) = get(address, "/health/ready");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(serde_json::from_str::<Json>(&body).unwrap()["ready"], false);
+    assert_eq!(get(address, "/health/live").0, 200);
+
+    let source = StreamSource::new(12, 100, Duration::from_millis(5)).with_bad_batch(20);
+    let (stop, emitted) = (source.stop_flag(), source.emitted());
+    let run = std::thread::spawn({
+        let config: PipelineConfig = config.clone();
+        let observer = observer.clone();
+        move || -> Summary {
+            Pipeline::build(&config)
+                .unwrap()
+                .show_progress(false)
+                .with_source(Box::new(source))
+                .observe(observer)
+                .run()
+                .unwrap()
+        }
+    });
+    wait_until("ready", || get(address, "/health/ready").0 == 200);
+    // Past the bad batch: the hostile module has trapped, the process is live all along.
+    wait_until("the trap", || {
+        assert_eq!(get(address, "/health/live").0, 200);
+        value(
+            &scrape(address),
+            "waystream_module_traps_total",
+            &[("module", "hostile")],
+        ) == 1.0
+    });
+    let during = scrape(address);
+    assert!(value(&during, "waystream_records_in_total", &[]) > 0.0);
+    assert!(observations(&during, "waystream_chain_batch_seconds", None) > 0.0);
+    assert_eq!(value(&during, "waystream_ready", &[]), 1.0);
+
+    let status: Json = serde_json::from_str(&get(address, "/status").1).unwrap();
+    let chain: Vec<&str> = status["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["module"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain, ["parse-plt", "hostile", "geofence", "speed"]);
+    let causes = status["dead_letters"].as_array().unwrap();
+    assert!(
+        causes.iter().any(|d| d["module"] == "hostile"
+            && d["cause"].as_str().unwrap().contains("panics on purpose")),
+        "{causes:?}"
+    );
+
+    // The live page: its files (no other origin allowed), its state and its events.
+    let (code, page) = get(address, "/");
+    assert_eq!(code, 200);
+    assert!(page.contains("app.js"));
+    assert_eq!(get(address, "/app.js").0, 200);
+    let state: Json = serde_json::from_str(&get(address, "/api/state").1).unwrap();
+    assert_eq!(state["zones"]["type"], "FeatureCollection");
+    assert!(!state["points"].as_array().unwrap().is_empty());
+    let point = &state["points"][0];
+    assert!(
+        point["lat"].is_f64() && point["lon"].is_f64() && point["user"].is_string(),
+        "{point}"
+    );
+    let events = read_events(address, Duration::from_millis(1500));
+    assert!(events.contains("event: chain"), "{events}");
+    assert!(events.contains("event: points"), "{events}");
+
+    stop.store(true, Ordering::SeqCst);
+    let summary = run.join().unwrap();
+    assert!(summary.balanced());
+    assert_eq!(get(address, "/health/ready").0, 503);
+
+    // At the end the counters are the summary's, exactly.
+    let end = scrape(address);
+    assert_eq!(
+        value(&end, "waystream_records_in_total", &[]),
+        summary.records_in as f64
+    );
+    assert_eq!(summary.records_in, emitted.load(Ordering::SeqCst));
+    assert_eq!(
+        value(&end, "waystream_documents_written_total", &[])
+            - value(&end, "waystream_documents_refused_total", &[]),
+        summary.documents_out as f64
+    );
+    let dead: f64 = ["rejected", "batch_failed", "sink", "source"]
+        .iter()
+        .map(|class| value(&end, "waystream_dead_letters_total", &[("class", class)]))
+        .sum();
+    assert_eq!(dead, summary.dead_letters as f64);
+    assert_eq!(
+        value(
+            &end,
+            "waystream_dead_letters_total",
+            &[("class", "batch_failed")]
+        ),
+        100.0,
+        "the bad batch, failed as a whole"
+    );
+    let mut seen = HashMap::new();
+    for (module, stats) in &summary.modules {
+        let labels = [("module", module.name.as_str())];
+        let count = |name| value(&end, name, &labels);
+        assert_eq!(
+            count("waystream_module_records_in_total"),
+            stats.records_in as f64
+        );
+        assert_eq!(
+            count("waystream_module_points_out_total"),
+            stats.points_out as f64
+        );
+        assert_eq!(
+            count("waystream_module_rejected_total"),
+            stats.rejected as f64
+        );
+        assert_eq!(
+            count("waystream_module_failed_records_total"),
+            stats.failed_records as f64
+        );
+        assert_eq!(count("waystream_module_traps_total"), stats.traps as f64);
+        assert_eq!(
+            observations(&end, "waystream_module_batch_seconds", Some(&module.name)),
+            stats.batches as f64
+        );
+        let generation = module.generation.to_string();
+        let info = [
+            ("module", module.name.as_str()),
+            ("digest", module.digest.as_str()),
+            ("generation", generation.as_str()),
+        ];
+        assert_eq!(value(&end, "waystream_module_info", &info), 1.0);
+        seen.insert(module.name.clone(), stats.records_in);
+    }
+    assert_eq!(seen.len(), 4);
+    assert!(value(&end, "process_resident_memory_bytes", &[]) > 1e6);
+    assert!(value(&end, "process_cpu_seconds_total", &[]) > 0.0);
+    drop(server);
+}
