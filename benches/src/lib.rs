@@ -15,11 +15,7 @@ use waystream_guest::{self as guest, Transform};
 
 /// Every batch of raw lines under `folder` (PLT files, six header lines each).
 pub fn read_batches(folder: &Path, batch_size: usize) -> Result<Vec<host::Batch>> {
-    let config = FilesSourceConfig {
-        path: folder.to_path_buf(),
-        header_lines: 6,
-        extension: "plt".into(),
-    };
+    let config = FilesSourceConfig::plt(folder);
     let mut source = FilesSource::open(&config, Path::new("."), batch_size)?;
     let mut batches = Vec::new();
     while let Some(batch) = source.next_batch()? {

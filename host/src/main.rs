@@ -36,6 +36,10 @@ enum Command {
         /// Also write the closing summary as JSON to this file.
         #[arg(long)]
         summary_json: Option<PathBuf>,
+        /// Keep watching the files source's folder and read new files as they arrive,
+        /// until stopped (sets `follow = true` of a files source).
+        #[arg(long)]
+        follow: bool,
         /// Serve metrics, health, status and the live page on this address (overrides
         /// `[http] listen`), e.g. 127.0.0.1:9464.
         #[arg(long, value_name = "ADDR")]
@@ -136,12 +140,16 @@ fn run(cli: Cli, started: std::time::Instant) -> Result<ExitCode> {
             no_reload,
             summary_json,
             http,
+            follow,
             ..
         } => {
-            let config = match &path {
+            let mut config = match &path {
                 Some(path) => PipelineConfig::load(path)?,
                 None => PipelineConfig::embedded_default()?,
             };
+            if follow {
+                config.source.follow()?;
+            }
             // Started before the modules load, so /health/ready says 503 until they have.
             let server = match http.or(config.http.listen) {
                 Some(address) => {

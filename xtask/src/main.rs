@@ -3,7 +3,8 @@
 //! * `build-transforms`: builds the Wasm components (the project's transforms and the test
 //!   guests) and copies them to `target/modules/<name>.wasm`.
 //! * `demo`: builds everything, generates synthetic data into `demo/plt` and runs the
-//!   embedded default pipeline on it.
+//!   embedded default pipeline on it; with `--follow` it keeps running, reads files added
+//!   to `demo/plt` and serves the live page on 127.0.0.1:9464.
 //! * `test`: builds the components, starts local AWS servers (see `local_aws.rs`) and
 //!   runs the whole test suite against them, then the polyglot check
 //!   (`guest-sdk/check-polyglot.sh`) and the hot swap of the JavaScript and Python modules
@@ -197,15 +198,30 @@ fn demo(root: &Path, args: &[String]) -> Result<()> {
     if plt.exists() {
         std::fs::remove_dir_all(&plt)?;
     }
+    // `--follow`: the demo keeps running, watching demo/plt, with the live page.
+    let follow = args.iter().any(|a| a == "--follow");
+    let synth_args = args.iter().filter(|a| *a != "--follow");
     run(Command::new(&waystream)
         .args(["synth", "--out", "demo/plt"])
-        .args(args))?;
-    run(Command::new(&waystream).arg("run"))?;
+        .args(synth_args))?;
+    if follow {
+        eprintln!(
+            "xtask: following demo/plt until Ctrl-C; live page, metrics and status at {DEMO_HTTP}\n\
+             xtask: add trajectories from another shell: target/debug/waystream synth --seed 7 --out demo/plt/more-7"
+        );
+        let http = DEMO_HTTP.trim_start_matches("http://").trim_end_matches('/');
+        run(Command::new(&waystream).args(["run", "--follow", "--http", http]))?;
+    } else {
+        run(Command::new(&waystream).arg("run"))?;
+    }
     eprintln!(
         "xtask: output in demo/out/points.ndjson, rejected lines in demo/out/dead-letter.ndjson"
     );
     Ok(())
 }
+
+/// Where `cargo xtask demo --follow` serves the live page.
+const DEMO_HTTP: &str = "http://127.0.0.1:9464/";
 
 fn test(root: &Path, args: &[String]) -> Result<()> {
     build_transforms(root)?;

@@ -9,6 +9,12 @@
 //! hard link makes); data events mean a write is under way, so a half-written file is not
 //! reported while it is still being written. A writer that closes a half-written file is
 //! caught by validation (the file does not compile) and reported again when it is done.
+//!
+//! The files source's follow mode watches a folder tree instead ([`FileWatcher::for_tree`]):
+//! every file under it with a given extension, reported once complete. Data read from a
+//! half-written file cannot be taken back, so there a create alone never completes a
+//! write (only a close-after-write or a rename into place does) and the quiet time is
+//! longer.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -40,6 +46,12 @@ pub struct FileWatcher {
     watcher: RecommendedWatcher,
     events: Receiver<Event>,
     wanted: HashSet<PathBuf>,
+    /// A folder tree watched whole: files under it with this extension are wanted.
+    tree: Option<(PathBuf, String)>,
+    /// Whether a create with no data after it completes a write (a hard link, a module
+    /// file); not for a tree, whose files' data is read as it is.
+    create_completes: bool,
+    quiet: Duration,
     folders: HashSet<PathBuf>,
     pending: HashMap<PathBuf, Pending>,
 }
@@ -76,10 +88,62 @@ impl FileWatcher {
             watcher,
             events,
             wanted: HashSet::new(),
+            tree: None,
+            create_completes: true,
+            quiet: QUIET,
             folders: HashSet::new(),
             pending: HashMap::new(),
         };
         Ok((watcher, tx))
+    }
+
+    /// A watcher of every file under `root` whose extension is `extension` (any case),
+    /// each reported once it has been quiet for `quiet` after a close-after-write or a
+    /// rename into place.
+    pub fn for_tree(root: &Path, extension: &str, quiet: Duration) -> Result<Self> {
+        let (mut watcher, _) = FileWatcher::new()?;
+        let root = absolute(root)?;
+        watcher
+            .watcher
+            .watch(&root, RecursiveMode::Recursive)
+            .with_context(|| format!("watching {}", root.display()))?;
+        watcher.tree = Some((root, extension.to_string()));
+        watcher.create_completes = false;
+        watcher.quiet = quiet;
+        Ok(watcher)
+    }
+
+    /// The next file change within `timeout`, if any.
+    pub fn next_change_within(&mut self, timeout: Duration) -> Option<Change> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(path) = self.take_quiet() {
+                return Some(Change::File(path));
+            }
+            let until = self.next_deadline().map_or(deadline, |d| d.min(deadline));
+            let wait = until.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(wait) {
+                Ok(Event::Other(change)) => return Some(change),
+                Ok(Event::Notify(event)) => self.note(event),
+                Err(RecvTimeoutError::Disconnected) => return Some(Change::Stop),
+                Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
+                    return self.take_quiet().map(Change::File);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    fn is_wanted(&self, path: &Path) -> bool {
+        match &self.tree {
+            Some((root, extension)) => {
+                path.starts_with(root)
+                    && path
+                        .extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(extension.as_str()))
+            }
+            None => self.wanted.contains(path),
+        }
     }
 
     /// Adds `files` to the watched set (watching their folders).
@@ -126,14 +190,14 @@ impl FileWatcher {
     }
 
     fn note(&mut self, event: notify::Event) {
-        let completes = matches!(
-            event.kind,
-            EventKind::Create(_)
-                | EventKind::Access(AccessKind::Close(AccessMode::Write))
-                | EventKind::Modify(ModifyKind::Name(
-                    RenameMode::To | RenameMode::Both | RenameMode::Any
-                ))
-        );
+        let completes = matches!(event.kind, EventKind::Create(_)) && self.create_completes
+            || matches!(
+                event.kind,
+                EventKind::Access(AccessKind::Close(AccessMode::Write))
+                    | EventKind::Modify(ModifyKind::Name(
+                        RenameMode::To | RenameMode::Both | RenameMode::Any
+                    ))
+            );
         // Data written after a create (a file written in place of a deleted one) means the
         // write is under way again: wait for its close. A create alone (a hard link, as
         // cargo makes) completes.
@@ -145,7 +209,7 @@ impl FileWatcher {
             return;
         }
         for path in event.paths {
-            if !self.wanted.contains(&path) {
+            if !self.is_wanted(&path) {
                 continue;
             }
             let entry = self.pending.entry(path).or_insert(Pending {
@@ -163,7 +227,7 @@ impl FileWatcher {
         let path = self
             .pending
             .iter()
-            .find(|(_, p)| p.complete && now.duration_since(p.last_event) >= QUIET)
+            .find(|(_, p)| p.complete && now.duration_since(p.last_event) >= self.quiet)
             .map(|(path, _)| path.clone())?;
         self.pending.remove(&path);
         Some(path)
@@ -173,7 +237,7 @@ impl FileWatcher {
         self.pending
             .values()
             .filter(|p| p.complete)
-            .map(|p| p.last_event + QUIET)
+            .map(|p| p.last_event + self.quiet)
             .min()
     }
 }

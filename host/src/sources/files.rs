@@ -11,13 +11,20 @@
 //! nothing after it) becomes one dead letter of its own, naming the file: no file
 //! vanishes without a trace. The closing summary counts the files read, those without
 //! points, and the bytes that went into no record (headers and line ends).
+//!
+//! With `follow = true` it keeps watching the folder after the files there are read,
+//! reads new ones as they arrive and runs until stopped, recording the files it has read
+//! in a checkpoint file so a restart does not read them again (see [`super::follow`]).
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use waystream_contract::plt::{self, LineSplitter};
 
+use super::follow::{DEFAULT_CHECKPOINT, Follow};
 use super::{Source, SourceBatch};
 use crate::cause::Cause;
 use crate::dead_letter::DeadLetter;
@@ -35,6 +42,27 @@ pub struct FilesSourceConfig {
     /// File extension to read.
     #[serde(default = "default_extension")]
     pub extension: String,
+    /// Keep watching `path` after the files there are read, read new files as they
+    /// arrive (once complete), and run until stopped.
+    #[serde(default)]
+    pub follow: bool,
+    /// Follow mode: the file listing the files read, so a restart skips them (default
+    /// `.waystream-read` in `path`).
+    #[serde(default)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl FilesSourceConfig {
+    /// The Geolife layout's PLT files under `path` (or the one file `path`), read once.
+    pub fn plt(path: impl Into<PathBuf>) -> Self {
+        FilesSourceConfig {
+            path: path.into(),
+            header_lines: default_header_lines(),
+            extension: default_extension(),
+            follow: false,
+            checkpoint: None,
+        }
+    }
 }
 
 fn default_header_lines() -> usize {
@@ -50,9 +78,17 @@ const SOURCE_NAME: &str = "source:files";
 /// Bytes of a file a file-level dead letter keeps (the file stays where it is).
 const LETTER_BYTES: usize = 64 << 10;
 
+/// How long a following source waits for a new file before it returns an empty batch
+/// (so the pipeline can apply reloads and see a stop).
+const IDLE_WAIT: Duration = Duration::from_millis(200);
+
 /// Reads PLT files one after another into batches of at most `batch_size` lines.
 pub struct FilesSource {
-    files: std::vec::IntoIter<PathBuf>,
+    files: VecDeque<PathBuf>,
+    /// Follow mode: the watcher and the files-read checkpoint.
+    follow: Option<Follow>,
+    /// Files whose last record (or file-level letter) is in the batch being made.
+    finished: Vec<PathBuf>,
     total_bytes: u64,
     bytes_read: u64,
     batch_size: usize,
@@ -72,6 +108,7 @@ struct FileCounts {
 
 /// The file being read: its whole content and a cursor.
 struct OpenFile {
+    path: PathBuf,
     trajectory: Trajectory,
     content: Vec<u8>,
     /// Where the next line starts, and, past a run of lone CRs, where that run ends (the
@@ -89,7 +126,17 @@ impl FilesSource {
             "files source: {} does not exist",
             root.display()
         );
-        let mut files = Vec::new();
+        let mut follow = match config.follow {
+            true => {
+                let checkpoint = config
+                    .checkpoint
+                    .as_ref()
+                    .map_or_else(|| root.join(DEFAULT_CHECKPOINT), |c| base.join(c));
+                Some(Follow::start(&root, &config.extension, &checkpoint)?)
+            }
+            false => None,
+        };
+        let mut files = VecDeque::new();
         let mut total_bytes = 0;
         for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
             let entry =
@@ -98,16 +145,21 @@ impl FilesSource {
                 .path()
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case(&config.extension));
-            if entry.file_type().is_file() && is_match {
+            if entry.file_type().is_file()
+                && is_match
+                && follow.as_mut().is_none_or(|f| f.is_new(entry.path()))
+            {
                 total_bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-                files.push(entry.into_path());
+                files.push_back(entry.into_path());
             }
         }
-        if files.is_empty() {
+        if files.is_empty() && follow.is_none() {
             tracing::warn!(path = %root.display(), "files source: no .{} files found", config.extension);
         }
         Ok(FilesSource {
-            files: files.into_iter(),
+            files,
+            follow,
+            finished: Vec::new(),
             total_bytes,
             bytes_read: 0,
             batch_size: batch_size.max(1),
@@ -120,7 +172,7 @@ impl FilesSource {
     /// Opens the next file and skips its header. `Ok(None)` at the end of the input;
     /// `Ok(Some(letter))` for a file that holds no record.
     fn open_next(&mut self) -> Result<Option<Option<DeadLetter>>> {
-        let Some(path) = self.files.next() else {
+        let Some(path) = self.files.pop_front() else {
             return Ok(None);
         };
         let content = std::fs::read(&path)
@@ -153,15 +205,34 @@ impl FilesSource {
             .into_owned();
             letter.user = user;
             letter.trajectory = id;
+            self.finished.push(path);
             return Ok(Some(Some(letter)));
         }
         self.current = Some(OpenFile {
+            path,
             trajectory: Trajectory { user, id },
             content,
             splitter_at: body_at,
             next_seq: 0,
         });
         Ok(Some(None))
+    }
+}
+
+impl FilesSource {
+    /// Following: queues the files that arrive within [`IDLE_WAIT`]; true when some did.
+    /// Not following: false at once (the input has ended).
+    fn wait_for_files(&mut self) -> bool {
+        let Some(follow) = &mut self.follow else {
+            return false;
+        };
+        let arrived = follow.poll(IDLE_WAIT);
+        for path in &arrived {
+            self.total_bytes += std::fs::metadata(path).map_or(0, |m| m.len());
+            tracing::info!(file = %path.display(), "files source: new file");
+        }
+        self.files.extend(arrived);
+        !self.files.is_empty()
     }
 }
 
@@ -175,6 +246,7 @@ impl Source for FilesSource {
                 match self.open_next()? {
                     Some(Some(letter)) => rejected.push(letter),
                     Some(None) => {}
+                    None if raw.is_empty() && rejected.is_empty() && self.wait_for_files() => {}
                     None => break,
                 }
                 continue;
@@ -200,12 +272,18 @@ impl Source for FilesSource {
                 trajectories.pop();
             }
             if file.splitter_at >= file.content.len() {
-                self.current = None;
+                let done = self.current.take().map(|f| f.path);
+                self.finished.extend(done);
             }
         }
-        if raw.is_empty() && rejected.is_empty() {
+        if raw.is_empty() && rejected.is_empty() && self.follow.is_none() {
             return Ok(None);
         }
+        let finished = std::mem::take(&mut self.finished);
+        let ack = match &self.follow {
+            Some(follow) if !finished.is_empty() => Some(follow.acknowledge(finished)),
+            _ => None,
+        };
         Ok(Some(SourceBatch {
             batch: Batch {
                 trajectories,
@@ -213,12 +291,13 @@ impl Source for FilesSource {
                 records: Records::Lines(raw),
             },
             rejected,
-            ack: None,
+            ack,
         }))
     }
 
     fn total_bytes(&self) -> Option<u64> {
-        Some(self.total_bytes)
+        // Following, the input has no end.
+        self.follow.is_none().then_some(self.total_bytes)
     }
 
     fn bytes_read(&self) -> u64 {
@@ -241,11 +320,7 @@ mod tests {
 
     /// Every (trajectory id, seq, line) the source gives, and its file-level letters.
     fn read_all(dir: &Path, batch_size: usize) -> (Vec<(String, u32, String)>, Vec<DeadLetter>) {
-        let config = FilesSourceConfig {
-            path: dir.into(),
-            header_lines: 6,
-            extension: "plt".into(),
-        };
+        let config = FilesSourceConfig::plt(dir);
         let mut source = FilesSource::open(&config, Path::new("."), batch_size).unwrap();
         let (mut got, mut letters) = (Vec::new(), Vec::new());
         while let Some(batch) = source.next_batch().unwrap() {
@@ -342,11 +417,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.plt"), format!("{}x\r\ny", plt::HEADER)).unwrap();
         std::fs::write(dir.path().join("b.plt"), "h\n").unwrap();
-        let config = FilesSourceConfig {
-            path: dir.path().into(),
-            header_lines: 6,
-            extension: "plt".into(),
-        };
+        let config = FilesSourceConfig::plt(dir.path());
         let mut source = FilesSource::open(&config, Path::new("."), 100).unwrap();
         while source.next_batch().unwrap().is_some() {}
         assert_eq!(

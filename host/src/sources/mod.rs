@@ -11,6 +11,7 @@
 //! (a variant of [`SourceConfig`]) and a type implementing [`Source`].
 
 mod files;
+mod follow;
 #[cfg(feature = "aws")]
 mod kinesis;
 
@@ -88,6 +89,20 @@ pub enum SourceConfig {
 }
 
 impl SourceConfig {
+    /// Turns on the files source's follow mode (`waystream run --follow`).
+    pub fn follow(&mut self) -> Result<()> {
+        match self {
+            SourceConfig::Files(config) => {
+                config.follow = true;
+                Ok(())
+            }
+            #[cfg(feature = "aws")]
+            SourceConfig::Kinesis(_) => {
+                anyhow::bail!("--follow is for a files source; a Kinesis source always follows its stream")
+            }
+        }
+    }
+
     /// Opens the source; relative paths are resolved against `base`.
     pub fn open(&self, base: &Path, batch_size: usize) -> Result<Box<dyn Source>> {
         match self {

@@ -272,11 +272,7 @@ fn run(dir: &Path, modules: Option<&Path>) -> Result<TestOutput> {
 fn input_batches(dir: &Path, batch_size: Option<usize>) -> Result<Vec<Batch>> {
     let points = dir.join("input.ndjson");
     if dir.join("input.plt").exists() {
-        let source = FilesSourceConfig {
-            path: "input.plt".into(),
-            header_lines: 6,
-            extension: "plt".into(),
-        };
+        let source = FilesSourceConfig::plt("input.plt");
         let mut source = FilesSource::open(&source, dir, batch_size.unwrap_or(4096))?;
         let mut batches = Vec::new();
         while let Some(batch) = source.next_batch()? {
