@@ -8,7 +8,8 @@
 //! * `test`: builds the components, starts local AWS servers (see `local_aws.rs`) and
 //!   runs the whole test suite against them, then the polyglot check
 //!   (`guest-sdk/check-polyglot.sh`) and the hot swap of the JavaScript and Python modules
-//!   it builds, a smoke run of `bench`, the deployment checks and
+//!   it builds, the live page in Chromium (`browser`, also a command of its own), a smoke
+//!   run of `bench`, the deployment checks and
 //!   the package.
 //! * `bench`: the measurements behind BENCHMARKS.md (see `bench.rs`).
 //!
@@ -17,6 +18,7 @@
 
 mod bench;
 mod bench_polyglot;
+mod browser;
 mod deploy;
 mod local_aws;
 mod package;
@@ -51,13 +53,14 @@ fn main() -> Result<()> {
         Some("build-transforms") => build_transforms(&root),
         Some("demo") => demo(&root, &args[1..]),
         Some("test") => test(&root, &args[1..]),
+        Some("browser") => browser::check(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
         Some("package") => package::package(&root, &args[1..]).map(drop),
         Some("deploy") => deploy::deploy(&root, &args[1..]),
         Some("teardown") => deploy::teardown(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build-transforms | demo | test [cargo test args] | bench [--smoke] [--polyglot] [--out FILE] | package [--dev] [--check] | deploy --stack NAME --artifacts-bucket B --subnet S | teardown --stack NAME>"
+                "usage: cargo xtask <build-transforms | demo [--follow] | test [cargo test args] | browser | bench [--smoke] [--polyglot] [--out FILE] | package [--dev] [--check] | deploy --stack NAME --artifacts-bucket B --subnet S | teardown --stack NAME>"
             );
             bail!("unknown command {:?}", args.first());
         }
@@ -209,7 +212,9 @@ fn demo(root: &Path, args: &[String]) -> Result<()> {
             "xtask: following demo/plt until Ctrl-C; live page, metrics and status at {DEMO_HTTP}\n\
              xtask: add trajectories from another shell: target/debug/waystream synth --seed 7 --out demo/plt/more-7"
         );
-        let http = DEMO_HTTP.trim_start_matches("http://").trim_end_matches('/');
+        let http = DEMO_HTTP
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
         run(Command::new(&waystream).args(["run", "--follow", "--http", http]))?;
     } else {
         run(Command::new(&waystream).arg("run"))?;
@@ -275,6 +280,8 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
         .args(["--include-ignored", "javascript_and_python"])
         .env("WAYSTREAM_MODULES", root.join("target/modules"))
         .env("WAYSTREAM_POLYGLOT_MODULES", "1"))?;
+    // The live page in Chromium, against the host the tests built.
+    browser::check(root)?;
     // The bench command must keep working; on tiny data its figures mean nothing.
     bench::bench(
         root,

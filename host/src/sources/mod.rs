@@ -98,7 +98,9 @@ impl SourceConfig {
             }
             #[cfg(feature = "aws")]
             SourceConfig::Kinesis(_) => {
-                anyhow::bail!("--follow is for a files source; a Kinesis source always follows its stream")
+                anyhow::bail!(
+                    "--follow is for a files source; a Kinesis source always follows its stream"
+                )
             }
         }
     }
