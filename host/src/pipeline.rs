@@ -176,6 +176,9 @@ impl Pipeline {
                     }
                     if let Some(observer) = observer {
                         observer.after_batch(chain, records, ran, started.elapsed() - ran);
+                        if let Some(stats) = source.stats() {
+                            observer.source_stats(stats);
+                        }
                     }
                     progress.set_position(source.bytes_read());
                 }

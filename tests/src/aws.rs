@@ -315,6 +315,8 @@ pub struct Host {
     child: std::sync::Mutex<Child>,
     pub out: PathBuf,
     pub log: PathBuf,
+    /// Where it serves metrics, health and status.
+    pub http: std::net::SocketAddr,
 }
 
 /// The `[source]` body for `stream` with lease table `table`, worker id `worker` and
@@ -354,9 +356,12 @@ impl Host {
         let config = out.join("pipeline.toml");
         std::fs::write(&config, text).unwrap();
         let log = out.join("host.log");
+        let http = crate::http::free_address();
         let child = Command::new(waystream_binary())
             .args(["run", "--quiet", "--no-reload", "--config"])
             .arg(&config)
+            .arg("--http")
+            .arg(http.to_string())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(
@@ -372,6 +377,7 @@ impl Host {
             child: std::sync::Mutex::new(child),
             out: out.into(),
             log,
+            http,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod fake_firehose;
 pub mod fake_opensearch;
 pub mod handmade;
+pub mod http;
 mod stream;
 
 use std::path::{Path, PathBuf};

@@ -12,24 +12,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use prometheus_parse::{Sample, Scrape, Value};
 use serde_json::Value as Json;
 use waystream::http::{Observer, Server};
 use waystream::{Pipeline, PipelineConfig, Summary};
+use waystream_tests::http::{observations, scrape, value};
 use waystream_tests::*;
 
-/// `GET path` over HTTP/1.0 (the server then ends the body by closing): status and body.
 fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
+    waystream_tests::http::get(address, path).unwrap()
 }
 
 /// The first `bytes` bytes (or what came in `wait`) of an event stream.
@@ -54,40 +44,6 @@ fn read_events(address: SocketAddr, wait: Duration) -> String {
         }
     }
     String::from_utf8_lossy(&text).into_owned()
-}
-
-fn scrape(address: SocketAddr) -> Vec<Sample> {
-    let (status, body) = get(address, "/metrics");
-    assert_eq!(status, 200);
-    Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
-        .expect("Prometheus text format")
-        .samples
-}
-
-/// The value of the counter or gauge `name` whose labels include `labels`.
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
-    let found: Vec<f64> = samples
-        .iter()
-        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match s.value {
-            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
-            ref other => panic!("{name} is not a counter or gauge: {other:?}"),
-        })
-        .collect();
-    assert_eq!(found.len(), 1, "{name} {labels:?}: {found:?}");
-    found[0]
-}
-
-/// The observation count of the histogram `name` for `module` (or the chain's).
-fn observations(samples: &[Sample], name: &str, module: Option<&str>) -> f64 {
-    let sample = samples
-        .iter()
-        .find(|s| s.metric == name && s.labels.get("module") == module)
-        .unwrap_or_else(|| panic!("no histogram {name} for {module:?}"));
-    match &sample.value {
-        Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
-        other => panic!("{name} is not a histogram: {other:?}"),
-    }
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

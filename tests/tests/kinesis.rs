@@ -11,6 +11,31 @@ use waystream_tests::aws::{
     Host, LocalAws, Placed, PointRecord, document_key, interleave, kinesis_source, local_aws,
     point_records, record_key, unique, wait_until,
 };
+use waystream_tests::http::{observations, scrape, value, values};
+
+/// The shards `host`'s metrics say it holds (`waystream_leases_held` must agree), each
+/// with its reader's `MillisBehindLatest` (which must be there).
+fn held_shards(host: &Host) -> Vec<(String, f64)> {
+    let metrics = scrape(host.http);
+    let held: Vec<(String, f64)> = values(&metrics, "waystream_lease_held", &[])
+        .into_iter()
+        .filter(|(_, v)| *v == 1.0)
+        .map(|(sample, _)| {
+            let shard = sample.labels.get("shard").unwrap().to_string();
+            let behind = values(
+                &metrics,
+                "waystream_kinesis_millis_behind_latest",
+                &[("shard", &shard)],
+            );
+            (shard, behind.first().map_or(f64::NAN, |b| b.1))
+        })
+        .collect();
+    assert_eq!(
+        value(&metrics, "waystream_leases_held", &[]),
+        held.len() as f64
+    );
+    held
+}
 
 /// How many times each put record appears in the outputs; panics naming a missing one.
 fn count_deliveries(records: &[PointRecord], hosts: &[&Host]) -> HashMap<(String, u32), usize> {
@@ -171,6 +196,19 @@ fn two_hosts_split_the_shards_and_the_survivor_takes_over_after_a_kill() {
         aws.owners(table),
         b.log_text()
     );
+    // Each host's metrics show its two leases and how far behind each shard's reader is.
+    for host in [&a, &b] {
+        let shown = wait_until(Duration::from_secs(20), || {
+            let held = held_shards(host);
+            held.len() == 2 && held.iter().all(|(_, behind)| behind.is_finite())
+        });
+        assert!(
+            shown,
+            "lease gauges never showed 2 leases: {:?}",
+            held_shards(host)
+        );
+    }
+    let takeovers_before = value(&scrape(b.http), "waystream_lease_takeovers_total", &[]);
 
     // Kill A while records flow; B must take A's shards within 2 × the failover time.
     let producer = std::thread::scope(|scope| {
@@ -203,6 +241,17 @@ fn two_hosts_split_the_shards_and_the_survivor_takes_over_after_a_kill() {
         "B took over in {takeover:?}: {:?}",
         aws.owners(table)
     );
+    // B's gauges follow: four leases, the two of A's taken over.
+    let gauges_moved = wait_until(Duration::from_secs(20), || {
+        held_shards(&b).len() == 4
+            && value(&scrape(b.http), "waystream_lease_takeovers_total", &[])
+                == takeovers_before + 2.0
+    });
+    assert!(
+        gauges_moved,
+        "B's lease gauges did not follow the takeover: {:?}",
+        held_shards(&b)
+    );
 
     wait_for_all(&records, &[&a, &b], Duration::from_secs(90));
     let deliveries = count_deliveries(&records, &[&a, &b]);
@@ -211,6 +260,10 @@ fn two_hosts_split_the_shards_and_the_survivor_takes_over_after_a_kill() {
         "{} records, {duplicates} delivered twice (A's unacknowledged batches)",
         records.len()
     );
+    // Every record B acknowledged had its age at the sink observed, and B checkpointed.
+    let metrics = scrape(b.http);
+    assert!(observations(&metrics, "waystream_record_age_seconds", None) > 0.0);
+    assert!(!values(&metrics, "waystream_checkpoint_age_seconds", &[]).is_empty());
 }
 
 #[test]

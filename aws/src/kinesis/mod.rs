@@ -28,6 +28,7 @@ mod balance;
 mod leases;
 mod position;
 mod reader;
+pub mod stats;
 mod worker;
 
 use std::collections::HashMap;
@@ -42,6 +43,7 @@ use tokio::task::JoinHandle;
 use leases::{HeldLease, LeaseTable};
 pub use position::{Checkpoint, Position};
 use reader::{Chunk, ReadOptions, StreamId};
+use stats::{ConsumerStats, StatsSnapshot};
 use waystream_contract::kinesis as lines;
 
 use crate::runtime::Aws;
@@ -170,6 +172,7 @@ pub struct KinesisConsumer {
     worker_id: String,
     batch_size: usize,
     bytes_read: u64,
+    stats: Arc<ConsumerStats>,
 }
 
 impl KinesisConsumer {
@@ -189,6 +192,7 @@ impl KinesisConsumer {
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let sync_now = Arc::new(Notify::new());
         let worker_id = settings.worker_id.clone();
+        let stats = Arc::new(ConsumerStats::default());
         tracing::info!(stream = %config.stream, lease_table = %config.lease_table, worker = %worker_id, "kinesis source starting");
         let worker = Worker::new(
             kinesis,
@@ -196,6 +200,7 @@ impl KinesisConsumer {
             settings,
             chunk_sender,
             sync_now.clone(),
+            stats.clone(),
         );
         let worker = aws.runtime().spawn(worker.run(shutdown_receiver));
         let checkpointer = aws.runtime().spawn(worker::checkpointer(
@@ -203,6 +208,7 @@ impl KinesisConsumer {
             worker_id.clone(),
             ack_receiver,
             sync_now,
+            stats.clone(),
         ));
         Ok(KinesisConsumer {
             aws,
@@ -216,6 +222,7 @@ impl KinesisConsumer {
             worker_id,
             batch_size: batch_size.max(1),
             bytes_read: 0,
+            stats,
         })
     }
 
@@ -267,6 +274,7 @@ impl KinesisConsumer {
                 .records
                 .len()
                 .min(start + self.batch_size - builder.lines());
+            builder.arrived(chunk.oldest_arrival_ms);
             for record in &chunk.records[start..end] {
                 self.bytes_read += record.data.len() as u64;
                 builder.add(&chunk.lease, record);
@@ -285,7 +293,13 @@ impl KinesisConsumer {
             .acks
             .clone()
             .context("the kinesis source is finished")?;
-        Ok(builder.finish(acks))
+        Ok(builder.finish(acks, self.stats.clone()))
+    }
+
+    /// Leases held, takeovers, and per shard how far behind and how old its checkpoint
+    /// is; the acknowledgement ages since the last call.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
     }
 
     /// Stops the workers, writes the checkpoints of everything acknowledged, and releases
@@ -328,6 +342,8 @@ struct BatchBuilder {
     /// Partition key → index in `trajectories`.
     index: HashMap<String, u32>,
     acks: Acks,
+    /// The oldest `ApproximateArrivalTimestamp` of the chunks taken, ms since the epoch.
+    oldest_arrival_ms: Option<i64>,
 }
 
 impl BatchBuilder {
@@ -386,13 +402,27 @@ impl BatchBuilder {
         }
     }
 
-    fn finish(self, sender: mpsc::UnboundedSender<Acks>) -> LineBatch {
+    /// Notes a chunk's oldest arrival time.
+    fn arrived(&mut self, at_ms: Option<i64>) {
+        self.oldest_arrival_ms = match (self.oldest_arrival_ms, at_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    fn finish(self, sender: mpsc::UnboundedSender<Acks>, stats: Arc<ConsumerStats>) -> LineBatch {
         let acks = self.acks;
+        let oldest = self.oldest_arrival_ms;
         LineBatch {
             ack: (!acks.is_empty()).then(|| {
                 Box::new(move || {
                     // Closed only once the source finished, when nothing is acknowledged.
                     let _ = sender.send(acks);
+                    if let Some(oldest) = oldest {
+                        let now = chrono::Utc::now().timestamp_millis();
+                        let age = u64::try_from(now - oldest).unwrap_or(0);
+                        stats.acknowledged(Duration::from_millis(age));
+                    }
                 }) as Box<dyn FnOnce() + Send>
             }),
             ..self.batch

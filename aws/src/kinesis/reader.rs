@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::leases::HeldLease;
 use super::position::{Checkpoint, Position};
+use super::stats::ConsumerStats;
 use crate::retry::{self, Retrier};
 use waystream_contract::aggregation::{Deaggregated, deaggregate};
 
@@ -39,6 +40,8 @@ pub struct Chunk {
     pub records: Vec<ShardRecord>,
     /// The shard is closed and this chunk holds its last records.
     pub shard_end: bool,
+    /// `ApproximateArrivalTimestamp` of its first (oldest) record, ms since the epoch.
+    pub oldest_arrival_ms: Option<i64>,
 }
 
 /// The stream, by name or by ARN (every request carries one of them).
@@ -88,6 +91,7 @@ pub async fn read_shard(
     lease: Arc<HeldLease>,
     start: Checkpoint,
     out: mpsc::Sender<Chunk>,
+    stats: Arc<ConsumerStats>,
 ) -> Result<()> {
     let shard = lease.shard_id.clone();
     let skip_through = match &start {
@@ -155,6 +159,12 @@ pub async fn read_shard(
         };
         iterator = response.next_shard_iterator().map(str::to_string);
         let at_tip = response.millis_behind_latest() == Some(0) || response.records().is_empty();
+        stats.behind(&shard, response.millis_behind_latest());
+        let oldest_arrival_ms = response
+            .records()
+            .first()
+            .and_then(|r| r.approximate_arrival_timestamp())
+            .and_then(|t| t.to_millis().ok());
         let mut records = Vec::with_capacity(response.records().len());
         for record in response.records() {
             let sequence: Arc<str> = record.sequence_number().into();
@@ -167,6 +177,7 @@ pub async fn read_shard(
                 lease: lease.clone(),
                 records,
                 shard_end,
+                oldest_arrival_ms,
             };
             if out.send(chunk).await.is_err() {
                 return Ok(()); // the source is shutting down

@@ -22,6 +22,7 @@ use super::balance::{self, Seen};
 use super::leases::{HeldLease, Lease, LeaseTable};
 use super::position::Checkpoint;
 use super::reader::{Chunk, ReadOptions, StreamId, read_shard};
+use super::stats::ConsumerStats;
 use crate::retry::{self, Retrier};
 
 /// What a worker needs to know.
@@ -61,6 +62,7 @@ pub struct Worker {
     known_shards: HashSet<String>,
     next_sync: Instant,
     sync_now: Arc<Notify>,
+    stats: Arc<ConsumerStats>,
 }
 
 impl Worker {
@@ -70,6 +72,7 @@ impl Worker {
         settings: WorkerSettings,
         out: mpsc::Sender<Chunk>,
         sync_now: Arc<Notify>,
+        stats: Arc<ConsumerStats>,
     ) -> Self {
         Worker {
             kinesis,
@@ -81,6 +84,7 @@ impl Worker {
             known_shards: HashSet::new(),
             next_sync: Instant::now(),
             sync_now,
+            stats,
         }
     }
 
@@ -136,7 +140,9 @@ impl Worker {
             self.next_sync = Instant::now() + self.settings.shard_sync_interval;
         }
         let leases = self.leases.list().await?;
-        self.take_leases(&leases).await
+        let taken = self.take_leases(&leases).await;
+        self.stats.held(self.held.keys());
+        taken
     }
 
     /// Lists the stream's shards and creates a lease for each shard that has none: from
@@ -218,10 +224,14 @@ impl Worker {
             .collect();
         let wanted = balance::choose(&seen);
         for lease in wanted {
-            if lease.owner.as_deref().is_some_and(|o| o != me) {
+            let from_another = lease.owner.as_deref().is_some_and(|o| o != me);
+            if from_another {
                 tracing::info!(shard = %lease.shard_id, from = ?lease.owner, "taking a lease over");
             }
             if let Some(held) = self.leases.take(lease, me).await? {
+                if from_another {
+                    self.stats.took_over();
+                }
                 self.start_reader(Arc::new(held), lease.checkpoint.clone());
             }
         }
@@ -238,6 +248,7 @@ impl Worker {
             lease.clone(),
             start,
             self.out.clone(),
+            self.stats.clone(),
         );
         let failed = lease.clone();
         let reader = tokio::spawn(async move {
@@ -293,6 +304,7 @@ pub async fn checkpointer(
     owner: String,
     mut acks: mpsc::UnboundedReceiver<Vec<(Arc<HeldLease>, Checkpoint)>>,
     sync_now: Arc<Notify>,
+    stats: Arc<ConsumerStats>,
 ) {
     let mut pending: HashMap<String, (Arc<HeldLease>, Checkpoint)> = HashMap::new();
     let merge = |pending: &mut HashMap<_, _>, batch: Vec<(Arc<HeldLease>, Checkpoint)>| {
@@ -327,7 +339,11 @@ pub async fn checkpointer(
             if lease.is_lost() {
                 continue;
             }
-            match leases.checkpoint(&lease, &owner, &checkpoint).await {
+            let written = leases.checkpoint(&lease, &owner, &checkpoint).await;
+            if matches!(written, Ok(true)) {
+                stats.checkpointed(&shard);
+            }
+            match written {
                 Ok(true) if checkpoint == Checkpoint::ShardEnd => {
                     tracing::info!(%shard, "checkpointed SHARD_END; releasing the lease");
                     if let Err(e) = leases.release(&lease, &owner).await {

@@ -111,6 +111,36 @@ const DESCRIPTIONS: &[(&str, Option<Unit>, &str)] = &[
         "1 for the version each module runs: its digest and generation.",
     ),
     (
+        "waystream_leases_held",
+        None,
+        "Kinesis leases this host holds.",
+    ),
+    (
+        "waystream_lease_takeovers_total",
+        None,
+        "Kinesis leases this host took over from other hosts.",
+    ),
+    (
+        "waystream_lease_held",
+        None,
+        "1 while this host holds the shard's lease, 0 after it lost or gave it up.",
+    ),
+    (
+        "waystream_kinesis_millis_behind_latest",
+        None,
+        "MillisBehindLatest of the shard's last GetRecords: how far its reader is behind the tip, ms (last value while held).",
+    ),
+    (
+        "waystream_checkpoint_age_seconds",
+        Some(Unit::Seconds),
+        "Time since this host last wrote the shard's checkpoint.",
+    ),
+    (
+        "waystream_record_age_seconds",
+        Some(Unit::Seconds),
+        "Age of each acknowledged batch's oldest record when the sinks had made it durable: now minus its ApproximateArrivalTimestamp (end-to-end latency).",
+    ),
+    (
         "waystream_reloads_total",
         None,
         "Hot reloads by outcome: activated (a version swapped in), failed (refused or rolled back).",

@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::metrics::{Metrics, ModuleMetrics};
 use crate::chain::{Chain, ChainOutput, StageStats};
 use crate::dead_letter::DeadLetter;
+use crate::sources::SourceStats;
 use crate::status::{Outcome, ReloadEvent, ReloadStatus};
 
 /// Points kept for a page that opens (the newest).
@@ -102,6 +103,9 @@ struct RunMetrics {
     dead_letters: BTreeMap<&'static str, Counter>,
     chain_batch: Histogram,
     output_wait: Histogram,
+    leases_held: Gauge,
+    takeovers: Counter,
+    record_age: Histogram,
     reloads_activated: Counter,
     reloads_failed: Counter,
     snapshot_failures: Counter,
@@ -125,6 +129,8 @@ pub struct Observer {
     metrics: Metrics,
     run: RunMetrics,
     modules: Mutex<Vec<ModuleEntry>>,
+    /// Per shard ever held: its lag and checkpoint-age gauges and whether it is held.
+    shards: Mutex<BTreeMap<String, ShardGauges>>,
     live: Mutex<Live>,
     zones: Option<serde_json::Value>,
 }
@@ -157,6 +163,9 @@ impl Observer {
             .collect(),
             chain_batch: metrics.histogram("waystream_chain_batch_seconds", &[]),
             output_wait: metrics.histogram("waystream_output_wait_seconds", &[]),
+            leases_held: metrics.gauge("waystream_leases_held", &[]),
+            takeovers: metrics.counter("waystream_lease_takeovers_total", &[]),
+            record_age: metrics.histogram("waystream_record_age_seconds", &[]),
             reloads_activated: metrics
                 .counter("waystream_reloads_total", &[("outcome", "activated")]),
             reloads_failed: metrics.counter("waystream_reloads_total", &[("outcome", "failed")]),
@@ -171,6 +180,7 @@ impl Observer {
             metrics,
             run,
             modules: Mutex::default(),
+            shards: Mutex::default(),
             live: Mutex::default(),
             zones,
         })
@@ -236,6 +246,31 @@ impl Observer {
         );
         gauge.set(1.0);
         gauge
+    }
+
+    /// What a streaming source reported (see [`SourceStats`]).
+    pub fn source_stats(&self, stats: SourceStats) {
+        self.run.leases_held.set(stats.leases_held as f64);
+        self.run.takeovers.absolute(stats.takeovers);
+        for age in &stats.ack_ages {
+            self.run.record_age.record(age.as_secs_f64());
+        }
+        let mut shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        for gauges in shards.values() {
+            gauges.held.set(0.0);
+        }
+        for (shard, behind, checkpoint_age) in &stats.shards {
+            let gauges = shards
+                .entry(shard.clone())
+                .or_insert_with(|| ShardGauges::new(&self.metrics, shard));
+            gauges.held.set(1.0);
+            if let Some(behind) = behind {
+                gauges.millis_behind.set(*behind as f64);
+            }
+            if let Some(age) = checkpoint_age {
+                gauges.checkpoint_age.set(age.as_secs_f64());
+            }
+        }
     }
 
     /// After the output thread wrote a batch: `documents` documents of `bytes` bytes from
@@ -399,6 +434,24 @@ impl Observer {
             "detail": detail,
             "generation": generation,
         })
+    }
+}
+
+/// The series of one shard.
+struct ShardGauges {
+    held: Gauge,
+    millis_behind: Gauge,
+    checkpoint_age: Gauge,
+}
+
+impl ShardGauges {
+    fn new(metrics: &Metrics, shard: &str) -> Self {
+        let labels = [("shard", shard)];
+        ShardGauges {
+            held: metrics.gauge("waystream_lease_held", &labels),
+            millis_behind: metrics.gauge("waystream_kinesis_millis_behind_latest", &labels),
+            checkpoint_age: metrics.gauge("waystream_checkpoint_age_seconds", &labels),
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use anyhow::Result;
 use waystream_aws::kinesis::{KinesisConsumer, KinesisSourceConfig, LineBatch};
 
-use super::{Source, SourceBatch};
+use super::{Source, SourceBatch, SourceStats};
 use crate::cause::Cause;
 use crate::dead_letter::DeadLetter;
 use crate::engine::bindings::{Batch, RawLines, Records, Trajectory};
@@ -47,6 +47,20 @@ impl Source for KinesisSource {
 
     fn bytes_read(&self) -> u64 {
         self.consumer.bytes_read()
+    }
+
+    fn stats(&self) -> Option<SourceStats> {
+        let stats = self.consumer.stats();
+        Some(SourceStats {
+            leases_held: stats.leases_held,
+            takeovers: stats.takeovers,
+            shards: stats
+                .shards
+                .into_iter()
+                .map(|s| (s.shard, s.millis_behind_latest, s.checkpoint_age))
+                .collect(),
+            ack_ages: stats.ack_ages,
+        })
     }
 }
 

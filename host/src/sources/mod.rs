@@ -29,6 +29,21 @@ pub use kinesis::KinesisSource;
 #[cfg(feature = "aws")]
 pub use waystream_aws::kinesis::KinesisSourceConfig;
 
+/// What a streaming source reports for the metrics (see [`Source::stats`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceStats {
+    /// Leases this host holds.
+    pub leases_held: u64,
+    /// Leases it took over from other hosts since it started.
+    pub takeovers: u64,
+    /// Per shard held: `MillisBehindLatest` of its last read, and the age of its last
+    /// checkpoint written by this host.
+    pub shards: Vec<(String, Option<i64>, Option<std::time::Duration>)>,
+    /// Age of the oldest record of each batch acknowledged since the last call (now − its
+    /// arrival in the stream).
+    pub ack_ages: Vec<std::time::Duration>,
+}
+
 /// Called once a batch's documents and dead letters are durable in the sinks.
 pub type Acknowledgement = Box<dyn FnOnce() + Send>;
 
@@ -74,6 +89,11 @@ pub trait Source: Send {
     /// Named counts for the closing summary (files read, say), in display order.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
+    }
+
+    /// Leases, lag and record age, for a source that has them (Kinesis).
+    fn stats(&self) -> Option<SourceStats> {
+        None
     }
 }
 
