@@ -421,7 +421,7 @@ fn flush_and_acknowledge(
     sink.flush().context("sink")?;
     let refused = sink.take_refused();
     if let Some(observer) = observer {
-        observer.flushed(refused.len() as u64);
+        observer.flushed(refused.len() as u64, sink.stats());
     }
     if !refused.is_empty() {
         let letters: Vec<DeadLetter> = refused

@@ -12,6 +12,7 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 use waystream_aws::ingest::{Clients, S3Event, handle_s3_event};
 use waystream_contract::document::point_id::point_id_hex;
 use waystream_tests::aws::{Host, LocalAws, local_aws, unique, wait_until, waystream_binary};
+use waystream_tests::http::{observations, scrape, value};
 use waystream_tests::{PLT_HEADER, Stage, chain_text, demo_zones, module, plt_line, workspace};
 
 /// Every line of every object under `bucket`, by object key.
@@ -228,6 +229,18 @@ fn plt_objects_in_s3_arrive_in_firehose_and_bad_lines_in_the_dead_letter_bucket(
         host.log_text()
     );
     assert_eq!(ids.len(), expected.len(), "nothing but the expected points");
+    // The host's metrics saw the same: every document written, Firehose called.
+    let metrics = scrape(host.http);
+    assert_eq!(
+        value(&metrics, "waystream_documents_written_total", &[]),
+        expected.len() as f64
+    );
+    assert!(value(&metrics, "waystream_sink_calls_total", &[]) >= 1.0);
+    // The ages are observed when the source hears of the acknowledgement (its next batch).
+    let aged = wait_until(Duration::from_secs(10), || {
+        observations(&scrape(host.http), "waystream_record_age_seconds", None) > 0.0
+    });
+    assert!(aged, "no record age observed at the sink's acknowledgement");
     host.stop();
 
     // One single-line document per record: no record held a newline of its own.

@@ -66,6 +66,26 @@ const DESCRIPTIONS: &[(&str, Option<Unit>, &str)] = &[
         "Time the chain waited per batch for the output thread (encoding and sinks): back-pressure.",
     ),
     (
+        "waystream_sink_calls_total",
+        None,
+        "Calls the sink made to its service (Firehose PutRecordBatch).",
+    ),
+    (
+        "waystream_sink_retried_records_total",
+        None,
+        "Records the sink's service refused within an accepted call (each was sent again).",
+    ),
+    (
+        "waystream_sink_throttled_calls_total",
+        None,
+        "Calls the sink's service refused as throttled.",
+    ),
+    (
+        "waystream_sink_backpressure_attempts_total",
+        None,
+        "Sink attempts made while pushing back on the pipeline (retrying past backpressure_after).",
+    ),
+    (
         "waystream_chain_batch_seconds",
         Some(Unit::Seconds),
         "Time of one batch through the whole chain.",

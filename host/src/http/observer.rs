@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::metrics::{Metrics, ModuleMetrics};
 use crate::chain::{Chain, ChainOutput, StageStats};
 use crate::dead_letter::DeadLetter;
+use crate::sinks::SinkStats;
 use crate::sources::SourceStats;
 use crate::status::{Outcome, ReloadEvent, ReloadStatus};
 
@@ -100,6 +101,10 @@ struct RunMetrics {
     documents_refused: Counter,
     sink_bytes: Counter,
     flushes: Counter,
+    sink_calls: Counter,
+    sink_retried: Counter,
+    sink_throttled: Counter,
+    sink_backpressure: Counter,
     dead_letters: BTreeMap<&'static str, Counter>,
     chain_batch: Histogram,
     output_wait: Histogram,
@@ -153,6 +158,10 @@ impl Observer {
             documents_refused: metrics.counter("waystream_documents_refused_total", &[]),
             sink_bytes: metrics.counter("waystream_sink_bytes_total", &[]),
             flushes: metrics.counter("waystream_sink_flushes_total", &[]),
+            sink_calls: metrics.counter("waystream_sink_calls_total", &[]),
+            sink_retried: metrics.counter("waystream_sink_retried_records_total", &[]),
+            sink_throttled: metrics.counter("waystream_sink_throttled_calls_total", &[]),
+            sink_backpressure: metrics.counter("waystream_sink_backpressure_attempts_total", &[]),
             dead_letters: [
                 class("rejected"),
                 class("batch_failed"),
@@ -314,10 +323,19 @@ impl Observer {
         }
     }
 
-    /// After a flush, in which the sink refused `refused` documents for good.
-    pub fn flushed(&self, refused: u64) {
+    /// After a flush, in which the sink refused `refused` documents for good; `stats`
+    /// from a sink behind a service.
+    pub fn flushed(&self, refused: u64, stats: Option<SinkStats>) {
         self.run.flushes.increment(1);
         self.run.documents_refused.increment(refused);
+        if let Some(stats) = stats {
+            self.run.sink_calls.absolute(stats.calls);
+            self.run.sink_retried.absolute(stats.retried_records);
+            self.run.sink_throttled.absolute(stats.throttled_calls);
+            self.run
+                .sink_backpressure
+                .absolute(stats.backpressure_attempts);
+        }
     }
 
     /// The metrics in the Prometheus text format.

@@ -16,6 +16,17 @@ impl<C: FirehoseClient> Sink for FirehoseSink<C> {
         FirehoseSink::flush(self)
     }
 
+    fn stats(&self) -> Option<super::SinkStats> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = FirehoseSink::stats(self);
+        Some(super::SinkStats {
+            calls: s.calls.load(Relaxed),
+            retried_records: s.entries_failed.load(Relaxed),
+            throttled_calls: s.throttled_calls.load(Relaxed),
+            backpressure_attempts: s.backpressure_attempts.load(Relaxed),
+        })
+    }
+
     fn max_record_bytes(&self) -> Option<usize> {
         Some(MAX_RECORD_BYTES)
     }

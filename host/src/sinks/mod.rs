@@ -50,6 +50,25 @@ pub trait Sink: Send {
     fn take_refused(&mut self) -> Vec<(Vec<u8>, String)> {
         Vec::new()
     }
+
+    /// Calls, retries and throttling, for a sink behind a service that has them
+    /// (Firehose).
+    fn stats(&self) -> Option<SinkStats> {
+        None
+    }
+}
+
+/// What a sink behind a service reports for the metrics (see [`Sink::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    /// Calls made to the service.
+    pub calls: u64,
+    /// Records the service refused within a call it accepted (each was sent again).
+    pub retried_records: u64,
+    /// Calls the service refused as throttled.
+    pub throttled_calls: u64,
+    /// Attempts made after the sink began pushing back on the pipeline.
+    pub backpressure_attempts: u64,
 }
 
 /// The `[sink]` table of a pipeline config.
