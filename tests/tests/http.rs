@@ -218,3 +218,77 @@ fn metrics_health_status_and_page_follow_a_run() {
     assert!(value(&end, "process_cpu_seconds_total", &[]) > 0.0);
     drop(server);
 }
+
+/// `deploy/grafana/waystream.json` queries only metrics the host exports, and is a
+/// dashboard Grafana can import (panels with ids, a Prometheus datasource, queries).
+#[test]
+fn the_grafana_dashboard_queries_only_what_the_host_exports() {
+    let path = workspace().join("deploy/grafana/waystream.json");
+    let dashboard: Json = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let exported: Vec<&str> = waystream::http::metrics::names().collect();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10);
+    let mut ids = std::collections::HashSet::new();
+    let mut queried = std::collections::BTreeSet::new();
+    for panel in panels {
+        assert!(
+            ids.insert(panel["id"].as_u64().unwrap()),
+            "duplicate panel id"
+        );
+        assert_eq!(
+            panel["datasource"]["type"], "prometheus",
+            "{}",
+            panel["title"]
+        );
+        let grid = &panel["gridPos"];
+        assert!(grid["x"].as_u64().unwrap() + grid["w"].as_u64().unwrap() <= 24);
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{}", panel["title"]);
+        for target in targets {
+            let expr = target["expr"].as_str().unwrap();
+            for name in metric_names(expr) {
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .filter(|base| exported.contains(base))
+                    .unwrap_or(&name);
+                assert!(
+                    exported.contains(&base),
+                    "{}: {name} is not a metric the host exports",
+                    panel["title"]
+                );
+                queried.insert(base.to_string());
+            }
+        }
+    }
+    // The main series are on it.
+    for name in [
+        "waystream_records_in_total",
+        "waystream_module_batch_seconds",
+        "waystream_kinesis_millis_behind_latest",
+        "waystream_record_age_seconds",
+    ] {
+        assert!(queried.contains(name), "the dashboard shows no {name}");
+    }
+}
+
+/// The metric names in a PromQL expression: identifiers starting `waystream_` or `process_`.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_word = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        if starts_word && (expr[i..].starts_with("waystream_") || expr[i..].starts_with("process_"))
+        {
+            let end = expr[i..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(expr.len(), |n| i + n);
+            names.push(expr[i..end].to_string());
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    names
+}

@@ -177,6 +177,15 @@ const DESCRIPTIONS: &[(&str, Option<Unit>, &str)] = &[
     ),
 ];
 
+/// The name of every metric the host exports (a histogram's series add `_bucket`,
+/// `_sum` and `_count`).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    DESCRIPTIONS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .chain(["process_resident_memory_bytes", "process_cpu_seconds_total"])
+}
+
 /// One pipeline's registry.
 pub struct Metrics {
     recorder: PrometheusRecorder,
