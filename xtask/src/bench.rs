@@ -122,6 +122,9 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         );
     }
 
+    e2e += "\n";
+    e2e += &metrics_overhead(&bin("waystream"), &config)?;
+
     let polyglot = if options.polyglot {
         crate::bench_polyglot::measure(root, &bin("waystream"), &data, &work)?
     } else {
@@ -169,28 +172,7 @@ fn end_to_end(mut command: Command, config: &Path) -> Result<String> {
         .arg(config);
     let mut best: Option<(f64, String)> = None;
     for _ in 0..E2E_RUNS {
-        // Start each run without the previous run's output still being written back.
-        run(&mut Command::new("sync"))?;
-        let summary = output(&mut command)?;
-        let field = |name: &str| {
-            summary
-                .lines()
-                .find(|l| l.trim_start().starts_with(name))
-                .map(|l| l.trim_start()[name.len()..].trim().to_string())
-                .unwrap_or_else(|| "?".into())
-        };
-        let wall: f64 = field("wall time")
-            .trim_end_matches(" s")
-            .parse()
-            .unwrap_or(f64::MAX);
-        let line = format!(
-            "{} points in {}, **{}**, CPU {}, peak RSS **{}**",
-            field("points in"),
-            field("wall time"),
-            field("throughput"),
-            field("cpu time"),
-            field("peak RSS"),
-        );
+        let (wall, line) = timed_run(&mut command)?;
         if best.as_ref().is_none_or(|(w, _)| wall < *w) {
             best = Some((wall, line));
         }
@@ -198,7 +180,65 @@ fn end_to_end(mut command: Command, config: &Path) -> Result<String> {
     Ok(best.map(|(_, line)| line).unwrap_or_default())
 }
 
-/// Whether `program` is on the PATH.
+/// The cost of the HTTP server and its metrics: runs on `config` with `--http` (metrics
+/// recorded per batch, the live page's sample taken) and without, alternating, best of
+/// [`E2E_RUNS`] each, as a line of the report.
+fn metrics_overhead(waystream: &Path, config: &Path) -> Result<String> {
+    let (mut off, mut on) = (f64::MAX, f64::MAX);
+    for _ in 0..E2E_RUNS {
+        let mut plain = Command::new(waystream);
+        plain
+            .args(["run", "--quiet", "--no-reload", "--config"])
+            .arg(config);
+        off = off.min(timed_run(&mut plain)?.0);
+        let mut observed = Command::new(waystream);
+        observed
+            .args([
+                "run",
+                "--quiet",
+                "--no-reload",
+                "--http",
+                "127.0.0.1:0",
+                "--config",
+            ])
+            .arg(config);
+        on = on.min(timed_run(&mut observed)?.0);
+    }
+    Ok(format!(
+        "- metrics on (`--http`: Prometheus registry, live page sample) against off, same build, runs alternating, \
+         best of {E2E_RUNS} each (two cores): off {off:.3} s, on {on:.3} s: on takes **{:+.1} %**",
+        (on / off - 1.0) * 100.0
+    ))
+}
+
+/// One run of `command` (a `waystream run`): its wall time (s) and its summary as a line of
+/// the report.
+fn timed_run(command: &mut Command) -> Result<(f64, String)> {
+    // Start each run without the previous run's output still being written back.
+    run(&mut Command::new("sync"))?;
+    let summary = output(command)?;
+    let field = |name: &str| {
+        summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .map(|l| l.trim_start()[name.len()..].trim().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let wall: f64 = field("wall time")
+        .trim_end_matches(" s")
+        .parse()
+        .unwrap_or(f64::MAX);
+    let line = format!(
+        "{} points in {}, **{}**, CPU {}, peak RSS **{}**",
+        field("points in"),
+        field("wall time"),
+        field("throughput"),
+        field("cpu time"),
+        field("peak RSS"),
+    );
+    Ok((wall, line))
+}
+
 fn which(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
