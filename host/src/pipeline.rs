@@ -144,11 +144,13 @@ impl Pipeline {
         if let Some(observer) = observer {
             observer.set_ready(true);
         }
+        // Batches sent to the output thread and not taken by it yet (a metric).
+        let queued = &std::sync::atomic::AtomicUsize::new(0);
         let ran = std::thread::scope(|scope| -> Result<_> {
             let writer = std::thread::Builder::new()
                 .name("waystream-output".into())
                 .spawn_scoped(scope, move || {
-                    write_outputs(queue, sink.as_mut(), dead_letter.as_mut(), observer)
+                    write_outputs(queue, queued, sink.as_mut(), dead_letter.as_mut(), observer)
                 })?;
             let mut records_in = 0u64;
             let read = (|| -> Result<()> {
@@ -171,11 +173,13 @@ impl Pipeline {
                         dead,
                         ack: next.ack,
                     };
+                    queued.fetch_add(1, Ordering::Relaxed);
                     if outputs.send(output).is_err() {
                         break; // the writer failed; its error is reported below
                     }
                     if let Some(observer) = observer {
-                        observer.after_batch(chain, records, ran, started.elapsed() - ran);
+                        let waiting = queued.load(Ordering::Relaxed);
+                        observer.after_batch(chain, records, ran, started.elapsed() - ran, waiting);
                         if let Some(stats) = source.stats() {
                             observer.source_stats(stats);
                         }
@@ -277,6 +281,7 @@ struct Written {
 /// were written.
 fn write_outputs(
     queue: mpsc::Receiver<Output>,
+    queued: &std::sync::atomic::AtomicUsize,
     sink: &mut dyn Sink,
     dead_letter: &mut dyn Sink,
     observer: Option<&Observer>,
@@ -293,7 +298,10 @@ fn write_outputs(
             t.saturating_duration_since(Instant::now())
         });
         let output = match queue.recv_timeout(wait) {
-            Ok(output) => Some(output),
+            Ok(output) => {
+                queued.fetch_sub(1, Ordering::Relaxed);
+                Some(output)
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };

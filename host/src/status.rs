@@ -20,7 +20,8 @@ const REASON_BYTES: usize = 4096;
 #[derive(Debug, Default)]
 pub struct ReloadStatus {
     swaps: AtomicU64,
-    failures: AtomicU64,
+    refusals: AtomicU64,
+    rollbacks: AtomicU64,
     snapshot_failures: AtomicU64,
     config_reloads: AtomicU64,
     active: Mutex<HashMap<String, ActiveVersion>>,
@@ -87,7 +88,17 @@ impl ReloadStatus {
 
     /// Versions or configs refused or rolled back: the old one kept running.
     pub fn failures(&self) -> u64 {
-        self.failures.load(Ordering::Relaxed)
+        self.refusals() + self.rollbacks()
+    }
+
+    /// Versions or configs refused before they ran.
+    pub fn refusals(&self) -> u64 {
+        self.refusals.load(Ordering::Relaxed)
+    }
+
+    /// Versions that failed their first batch and were rolled back.
+    pub fn rollbacks(&self) -> u64 {
+        self.rollbacks.load(Ordering::Relaxed)
     }
 
     /// Versions replaced whose `snapshot` failed (their successors started fresh).
@@ -160,7 +171,7 @@ impl ReloadStatus {
                 );
             }
             Outcome::Refused(reason) => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
+                self.refusals.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     module,
                     digest = short,
@@ -168,7 +179,7 @@ impl ReloadStatus {
                 );
             }
             Outcome::RolledBack(reason) => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
+                self.rollbacks.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     module,
                     digest = short,

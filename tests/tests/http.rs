@@ -124,6 +124,7 @@ fn metrics_health_status_and_page_follow_a_run() {
         .map(|m| m["module"].as_str().unwrap())
         .collect();
     assert_eq!(chain, ["parse-plt", "hostile", "geofence", "speed"]);
+    assert!(status["leases"].is_null(), "a files source holds no leases");
     let causes = status["dead_letters"].as_array().unwrap();
     assert!(
         causes.iter().any(|d| d["module"] == "hostile"
@@ -214,6 +215,15 @@ fn metrics_health_status_and_page_follow_a_run() {
         seen.insert(module.name.clone(), stats.records_in);
     }
     assert_eq!(seen.len(), 4);
+    assert_eq!(
+        value(&end, "waystream_output_queue_batches", &[]),
+        0.0,
+        "all written"
+    );
+    assert_eq!(
+        value(&end, "waystream_reloads_total", &[("outcome", "refused")]),
+        0.0
+    );
     assert!(value(&end, "process_resident_memory_bytes", &[]) > 1e6);
     assert!(value(&end, "process_cpu_seconds_total", &[]) > 0.0);
     drop(server);

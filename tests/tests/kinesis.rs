@@ -2,7 +2,7 @@
 //! by `cargo xtask test`: hosts are `waystream run` processes, killed and restarted as a
 //! deployment would see them. Each test has its own stream and lease table.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -209,6 +209,14 @@ fn two_hosts_split_the_shards_and_the_survivor_takes_over_after_a_kill() {
         );
     }
     let takeovers_before = value(&scrape(b.http), "waystream_lease_takeovers_total", &[]);
+    let (code, status) = waystream_tests::http::get(b.http, "/status").unwrap();
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        status["leases"]["shards"].as_array().unwrap().len(),
+        2,
+        "{status}"
+    );
 
     // Kill A while records flow; B must take A's shards within 2 × the failover time.
     let producer = std::thread::scope(|scope| {
@@ -406,6 +414,124 @@ fn split_and_merge_while_records_flow_keep_every_trajectory_in_order() {
     assert_eq!(
         finished, 3,
         "the split parent and both merge parents are finished"
+    );
+    // As KCL writes them: every lease with its shard's hash key range, every finished
+    // parent with its children's ids, every child with its parents'.
+    let ids = |item: &HashMap<String, AttributeValue>, name: &str| -> Vec<String> {
+        item.get(name)
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    for (shard, item) in &leases {
+        for key in ["startingHashKey", "endingHashKey"] {
+            let value = item.get(key).and_then(|v| v.as_s().ok());
+            assert!(
+                value.is_some_and(|v| v.parse::<u128>().is_ok()),
+                "{shard}: {key} = {value:?}"
+            );
+        }
+        for child in ids(item, "childShardIds") {
+            assert!(
+                ids(&leases[&child], "parentShardId").contains(shard),
+                "{child} names {shard} as parent"
+            );
+        }
+        if checkpoint_of(item).0 == "SHARD_END" {
+            assert!(
+                !ids(item, "childShardIds").is_empty(),
+                "{shard} finished without childShardIds"
+            );
+        }
+    }
+}
+
+/// A KCL 2.3+ application deletes a finished parent's lease once both children have
+/// checkpoints past `TRIM_HORIZON`. Its shard is still listed (within retention): no lease
+/// must be made for it again, or it would be read whole a second time.
+#[test]
+#[ignore = "needs the local AWS servers: `cargo xtask test` starts them and runs it"]
+fn a_finished_parent_whose_lease_kcl_deleted_is_not_read_again() {
+    let aws = local_aws("deleted_parent");
+    let (stream, table) = (&unique("deleted-parent"), &unique("deleted-parent-leases"));
+    aws.create_stream(stream, 1);
+    let records = interleave(&point_records("parent", 8, 40));
+    let (before, after) = records.split_at(records.len() / 2);
+    aws.put(stream, before);
+    aws.split_in_half(stream, "shardId-000000000000");
+    let placed = aws.put(stream, after);
+    // Each child checkpointed at its first record: the parent was read to its end.
+    create_kcl_table(&aws, table);
+    let mut expected = HashSet::new();
+    let children: BTreeSet<&str> = placed.iter().map(|p| p.shard.as_str()).collect();
+    assert_eq!(
+        children.len(),
+        2,
+        "records landed in both children: {placed:?}"
+    );
+    for child in &children {
+        let mine: Vec<(&PointRecord, &Placed)> = after
+            .iter()
+            .zip(&placed)
+            .filter(|(_, p)| p.shard == *child)
+            .collect();
+        seed_kcl_lease(&aws, table, child, &mine[0].1.sequence, 0);
+        expected.extend(mine[1..].iter().map(|(record, _)| record_key(record)));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let source = kinesis_source(
+        stream,
+        table,
+        "host-a",
+        "failover_time_ms = 1000\ncreate_lease_table = false",
+    );
+    let mut host = Host::start(&dir.path().join("a"), &source);
+    let done = wait_until(Duration::from_secs(60), || {
+        host.documents().len() >= expected.len()
+    });
+    assert!(
+        done,
+        "{} of {}: {}",
+        host.documents().len(),
+        expected.len(),
+        host.log_text()
+    );
+    // Two more shard syncs: time for a wrong lease to be made and read.
+    std::thread::sleep(Duration::from_millis(2500));
+    host.stop();
+    let got: HashSet<(String, u32)> = host.documents().iter().map(document_key).collect();
+    assert_eq!(got.len(), host.documents().len(), "no record twice");
+    assert_eq!(
+        got, expected,
+        "the children's records after their checkpoints, none of the parent's"
+    );
+    assert!(
+        !aws.leases(table).contains_key("shardId-000000000000"),
+        "a lease was made for the finished parent"
+    );
+}
+
+/// A lease KCL checkpointed at `AT_TIMESTAMP` cannot be read without the timestamp,
+/// which the table does not hold: the host refuses to start and says what to set.
+#[test]
+#[ignore = "needs the local AWS servers: `cargo xtask test` starts them and runs it"]
+fn an_at_timestamp_lease_without_starting_timestamp_is_a_clear_error_at_start() {
+    let aws = local_aws("at_timestamp_lease");
+    let (stream, table) = (&unique("at-timestamp"), &unique("at-timestamp-leases"));
+    aws.create_stream(stream, 1);
+    create_kcl_table(&aws, table);
+    seed_kcl_lease(&aws, table, "shardId-000000000000", "AT_TIMESTAMP", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let source = kinesis_source(stream, table, "host-a", "create_lease_table = false");
+    let host = Host::start(&dir.path().join("a"), &source);
+    let exited = wait_until(Duration::from_secs(30), || !host.running());
+    assert!(exited, "the host kept running: {}", host.log_text());
+    let log = host.log_text();
+    assert!(
+        log.contains("AT_TIMESTAMP (shardId-000000000000)")
+            && log.contains("set starting_timestamp"),
+        "{log}"
     );
 }
 

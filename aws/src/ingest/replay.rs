@@ -116,7 +116,13 @@ async fn paced(
 ) -> Result<()> {
     anyhow::ensure!(speed > 0.0, "replay speed must be positive, not {speed}");
     let due: Vec<Vec<i64>> = trajectories.iter().map(|t| due_times(&t.lines)).collect();
-    let Some(t0) = due.iter().flatten().min().copied() else {
+    // Untimed lines do not set the start: they are due before it.
+    let timed = due.iter().flatten().filter(|&&d| d != UNTIMED);
+    let Some(t0) = timed
+        .min()
+        .copied()
+        .or(due.iter().flatten().next().copied())
+    else {
         return Ok(());
     };
     let started = tokio::time::Instant::now();
@@ -149,9 +155,13 @@ async fn paced(
 }
 
 /// Each line's time in ms since the epoch (a line that does not parse takes the time of
-/// the line before it), never decreasing.
+/// the line before it, or of the first that parses when none before it does), never
+/// decreasing. A trajectory with no readable time at all is due at once ([`UNTIMED`]).
 fn due_times(lines: &[Vec<u8>]) -> Vec<i64> {
-    let mut last = None;
+    let mut last = lines.iter().find_map(|line| line_time(line));
+    if last.is_none() {
+        return vec![UNTIMED; lines.len()];
+    }
     lines
         .iter()
         .map(|line| {
@@ -162,6 +172,9 @@ fn due_times(lines: &[Vec<u8>]) -> Vec<i64> {
         })
         .collect()
 }
+
+/// The due time of a trajectory none of whose lines has a readable time: at once.
+const UNTIMED: i64 = i64::MIN;
 
 /// The time of a PLT line from its date and time fields (`…,2008-10-23,02:53:04`).
 fn line_time(line: &[u8]) -> Option<i64> {
@@ -260,6 +273,23 @@ mod tests {
         assert_eq!(due[1], due[0], "a bad line goes with the one before");
         assert_eq!(due[2] - due[0], 30_000);
         assert_eq!(due[3], due[2], "time never runs backwards");
+    }
+
+    #[test]
+    fn a_first_line_without_a_time_is_due_with_the_first_that_has_one() {
+        let lines: Vec<Vec<u8>> = [
+            "39.9,116.3,0,100,39744.1,not-a-date,02:53:04",
+            "39.9,116.3,0,100,39744.1,2008-10-23,02:53:04",
+            "39.9,116.3,0,100,39744.1,2008-10-23,02:53:10",
+        ]
+        .iter()
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+        let due = due_times(&lines);
+        assert_eq!(due[0], due[1], "not 1970: the replay would wait decades");
+        assert_eq!(due[2] - due[1], 6_000);
+        let untimed = due_times(&[b"garbage".to_vec(), b"more garbage".to_vec()]);
+        assert_eq!(untimed, [UNTIMED, UNTIMED]);
     }
 
     #[test]

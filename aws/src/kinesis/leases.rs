@@ -6,7 +6,8 @@
 //! it), `leaseCounter` (bumped by every write, which is how other workers see the owner is
 //! alive), `checkpoint` (a sequence number or one of `TRIM_HORIZON`, `LATEST`,
 //! `AT_TIMESTAMP`, `SHARD_END`), `checkpointSubSequenceNumber`,
-//! `ownerSwitchesSinceCheckpoint` and `parentShardId` (a string set).
+//! `ownerSwitchesSinceCheckpoint`, `parentShardId` and `childShardIds` (string sets), and
+//! the shard's `startingHashKey` and `endingHashKey`.
 //!
 //! Every write is conditional, as in KCL: creating requires the item to be absent;
 //! renewing, taking, checkpointing and releasing require the `leaseCounter` this worker
@@ -34,6 +35,21 @@ const CHECKPOINT: &str = "checkpoint";
 const SUB_SEQUENCE: &str = "checkpointSubSequenceNumber";
 const OWNER_SWITCHES: &str = "ownerSwitchesSinceCheckpoint";
 const PARENTS: &str = "parentShardId";
+const CHILDREN: &str = "childShardIds";
+const STARTING_HASH_KEY: &str = "startingHashKey";
+const ENDING_HASH_KEY: &str = "endingHashKey";
+
+/// What a new lease records about its shard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLease<'a> {
+    pub shard_id: &'a str,
+    pub checkpoint: Checkpoint,
+    pub parents: &'a [String],
+    /// The shard's children, when it is closed and they are known.
+    pub children: &'a [String],
+    /// The shard's hash key range (`startingHashKey`, `endingHashKey`), as ListShards gives it.
+    pub hash_keys: Option<(&'a str, &'a str)>,
+}
 
 /// A lease as the table holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,28 +196,50 @@ impl LeaseTable {
     }
 
     /// Creates an unowned lease for a new shard; false if one exists already.
-    pub async fn create(
-        &self,
-        shard_id: &str,
-        checkpoint: &Checkpoint,
-        parents: &[String],
-    ) -> Result<bool> {
-        let (sequence, sub) = checkpoint.to_attributes();
+    pub async fn create(&self, lease: &NewLease<'_>) -> Result<bool> {
+        let (sequence, sub) = lease.checkpoint.to_attributes();
         let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item(KEY, s(shard_id))
+            .item(KEY, s(lease.shard_id))
             .item(COUNTER, n(0))
             .item(CHECKPOINT, s(sequence))
             .item(SUB_SEQUENCE, n(sub))
             .item(OWNER_SWITCHES, n(0))
             .condition_expression("attribute_not_exists(#key)")
             .expression_attribute_names("#key", KEY);
-        if !parents.is_empty() {
-            put = put.item(PARENTS, AttributeValue::Ss(parents.to_vec()));
+        if !lease.parents.is_empty() {
+            put = put.item(PARENTS, AttributeValue::Ss(lease.parents.to_vec()));
+        }
+        if !lease.children.is_empty() {
+            put = put.item(CHILDREN, AttributeValue::Ss(lease.children.to_vec()));
+        }
+        if let Some((start, end)) = lease.hash_keys {
+            put = put
+                .item(STARTING_HASH_KEY, s(start))
+                .item(ENDING_HASH_KEY, s(end));
         }
         Ok(conditional(put.send().await, "creating a lease")?.is_some())
+    }
+
+    /// Adds `child` to the `childShardIds` of `parent`'s lease, if that lease exists (as
+    /// KCL records a closed shard's children). Leaves the counter alone: it is no
+    /// ownership change, and the owner's next conditional write must not fail over it.
+    pub async fn add_child(&self, parent: &str, child: &str) -> Result<()> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, s(parent))
+            .update_expression("ADD #children :child")
+            .condition_expression("attribute_exists(#key)")
+            .expression_attribute_names("#children", CHILDREN)
+            .expression_attribute_names("#key", KEY)
+            .expression_attribute_values(":child", AttributeValue::Ss(vec![child.to_string()]))
+            .send()
+            .await;
+        conditional(update, "recording a child shard").map(drop)
     }
 
     /// Takes `lease` (expired, unowned or stolen) for `owner`, if its counter is still the

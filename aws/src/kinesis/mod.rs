@@ -187,6 +187,9 @@ impl KinesisConsumer {
             &config.lease_table,
         );
         aws.block_on(leases.ensure_exists(config.create_lease_table))?;
+        if settings.read.starting_timestamp.is_none() {
+            check_no_timestamp_needed(aws.block_on(leases.list())?, &config.lease_table)?;
+        }
         let (chunk_sender, chunks) = mpsc::channel(CHUNK_QUEUE);
         let (acks, ack_receiver) = mpsc::unbounded_channel();
         let (shutdown, shutdown_receiver) = watch::channel(false);
@@ -469,6 +472,26 @@ fn worker_settings(config: &KinesisSourceConfig) -> Result<WorkerSettings> {
             starting_timestamp,
         },
     })
+}
+
+/// A lease checkpointed at `AT_TIMESTAMP` (KCL writes it for the unread shards of an
+/// application started `AT_TIMESTAMP`) can only be read with the timestamp, which the
+/// table does not hold: without `starting_timestamp` its reader would fail and the lease
+/// be retaken forever, with no point and no error. Say so at the start instead.
+fn check_no_timestamp_needed(leases: Vec<leases::Lease>, table: &str) -> Result<()> {
+    let shards: Vec<String> = leases
+        .into_iter()
+        .filter(|l| l.checkpoint == Checkpoint::AtTimestamp)
+        .map(|l| l.shard_id)
+        .collect();
+    anyhow::ensure!(
+        shards.is_empty(),
+        "kinesis source: lease table {table} has shards checkpointed at AT_TIMESTAMP ({}), \
+         written by an application that started reading at a timestamp; set \
+         starting_timestamp (RFC 3339) in [source] to that time to read them",
+        shards.join(", ")
+    );
+    Ok(())
 }
 
 /// `<hostname>-<pid>`: unique among the processes reading a stream.

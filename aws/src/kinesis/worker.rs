@@ -19,7 +19,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::balance::{self, Seen};
-use super::leases::{HeldLease, Lease, LeaseTable};
+use super::leases::{HeldLease, Lease, LeaseTable, NewLease};
 use super::position::Checkpoint;
 use super::reader::{Chunk, ReadOptions, StreamId, read_shard};
 use super::stats::ConsumerStats;
@@ -47,6 +47,9 @@ struct Held {
 struct Shard {
     id: String,
     parents: Vec<String>,
+    /// Closed (split, merged): it has an ending sequence number.
+    closed: bool,
+    hash_keys: Option<(String, String)>,
 }
 
 /// Takes, renews and balances leases; starts and stops the shard readers.
@@ -123,18 +126,15 @@ impl Worker {
 
     /// One round: forget lost leases, renew, sync shards when due, take leases.
     async fn round(&mut self) -> Result<()> {
-        self.held.retain(|shard, held| {
-            if held.lease.is_lost() {
-                tracing::info!(%shard, "stopped reading: lease lost or finished");
-                held.reader.abort();
-            }
-            !held.lease.is_lost()
-        });
+        self.drop_lost();
         for held in self.held.values() {
             self.leases
                 .renew(&held.lease, &self.settings.worker_id)
                 .await?;
         }
+        // A renewal that failed lost its lease: it must not count towards this worker's
+        // share when leases are taken below (it would hold a handover up one round).
+        self.drop_lost();
         if Instant::now() >= self.next_sync {
             self.sync_shards().await?;
             self.next_sync = Instant::now() + self.settings.shard_sync_interval;
@@ -145,38 +145,80 @@ impl Worker {
         taken
     }
 
-    /// Lists the stream's shards and creates a lease for each shard that has none: from
-    /// the configured initial position for a shard without known parents, from
-    /// `TRIM_HORIZON` for a child.
+    /// Stops reading the shards whose leases were lost (or finished).
+    fn drop_lost(&mut self) {
+        self.held.retain(|shard, held| {
+            if held.lease.is_lost() {
+                tracing::info!(%shard, "stopped reading: lease lost or finished");
+                held.reader.abort();
+            }
+            !held.lease.is_lost()
+        });
+    }
+
+    /// Lists the stream's shards and creates a lease for each shard that needs one, as
+    /// KCL's shard synchroniser does: from the configured initial position for a shard
+    /// without known parents, from `TRIM_HORIZON` for a child. A closed shard gets none
+    /// once a child of it has a checkpoint past `TRIM_HORIZON`: its records were all read
+    /// (KCL deletes such a parent's lease; making it again would read the shard whole a
+    /// second time). Leases carry the shard's hash key range, and a closed shard's lease
+    /// its children's ids.
     async fn sync_shards(&mut self) -> Result<()> {
         let shards = list_shards(&self.kinesis, &self.settings.stream).await?;
-        let existing: HashSet<String> = self
+        let existing: HashMap<String, Checkpoint> = self
             .leases
             .list()
             .await?
             .into_iter()
-            .map(|l| l.shard_id)
+            .map(|l| (l.shard_id, l.checkpoint))
             .collect();
         self.known_shards = shards.iter().map(|s| s.id.clone()).collect();
+        let mut children: HashMap<&str, Vec<String>> = HashMap::new();
         for shard in &shards {
-            if existing.contains(&shard.id) {
+            for parent in &shard.parents {
+                children.entry(parent).or_default().push(shard.id.clone());
+            }
+        }
+        for shard in &shards {
+            if existing.contains_key(&shard.id) {
+                continue;
+            }
+            let children = children
+                .get(shard.id.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            let read_past = |child: &String| {
+                existing
+                    .get(child)
+                    .is_some_and(|c| !matches!(c, Checkpoint::TrimHorizon))
+            };
+            if shard.closed && children.iter().any(read_past) {
+                tracing::debug!(shard = %shard.id, "no lease for a finished parent: its children have moved on");
                 continue;
             }
             let has_known_parent = shard
                 .parents
                 .iter()
-                .any(|p| self.known_shards.contains(p) || existing.contains(p));
+                .any(|p| self.known_shards.contains(p) || existing.contains_key(p));
             let start = if has_known_parent {
                 Checkpoint::TrimHorizon
             } else {
                 self.settings.initial_position.clone()
             };
-            if self
-                .leases
-                .create(&shard.id, &start, &shard.parents)
-                .await?
-            {
+            let lease = NewLease {
+                shard_id: &shard.id,
+                checkpoint: start.clone(),
+                parents: &shard.parents,
+                children: if shard.closed { children } else { &[] },
+                hash_keys: shard
+                    .hash_keys
+                    .as_ref()
+                    .map(|(a, b)| (a.as_str(), b.as_str())),
+            };
+            if self.leases.create(&lease).await? {
                 tracing::info!(shard = %shard.id, checkpoint = ?start, "created a lease for a new shard");
+                for parent in shard.parents.iter().filter(|p| existing.contains_key(*p)) {
+                    self.leases.add_child(parent, &shard.id).await?;
+                }
             }
         }
         Ok(())
@@ -286,6 +328,15 @@ async fn list_shards(kinesis: &Client, stream: &StreamId) -> Result<Vec<Shard>> 
                     .chain(shard.adjacent_parent_shard_id())
                     .map(str::to_string)
                     .collect(),
+                closed: shard
+                    .sequence_number_range()
+                    .is_some_and(|r| r.ending_sequence_number().is_some()),
+                hash_keys: shard.hash_key_range().map(|r| {
+                    (
+                        r.starting_hash_key().to_string(),
+                        r.ending_hash_key().to_string(),
+                    )
+                }),
             });
         }
         token = out.next_token().map(str::to_string);

@@ -110,6 +110,7 @@ async fn status(State(observer): State<Arc<Observer>>) -> Json<serde_json::Value
         "ready": observer.is_ready(),
         "uptime_s": observer.uptime().as_secs_f64(),
         "chain": observer.modules(),
+        "leases": observer.leases(),
         "reload_events": observer.reload_events(),
         "dead_letters": observer.dead_letters(),
     }))

@@ -163,7 +163,7 @@ const DESCRIPTIONS: &[(&str, Option<Unit>, &str)] = &[
     (
         "waystream_reloads_total",
         None,
-        "Hot reloads by outcome: activated (a version swapped in), failed (refused or rolled back).",
+        "Hot reloads by outcome: activated (a version swapped in), refused (before it ran), rolled_back (it failed its first batch).",
     ),
     (
         "waystream_snapshot_failures_total",

@@ -111,8 +111,10 @@ struct RunMetrics {
     leases_held: Gauge,
     takeovers: Counter,
     record_age: Histogram,
+    output_queue: Gauge,
     reloads_activated: Counter,
-    reloads_failed: Counter,
+    reloads_refused: Counter,
+    reloads_rolled_back: Counter,
     snapshot_failures: Counter,
     config_reloads: Counter,
 }
@@ -136,6 +138,8 @@ pub struct Observer {
     modules: Mutex<Vec<ModuleEntry>>,
     /// Per shard ever held: its lag and checkpoint-age gauges and whether it is held.
     shards: Mutex<BTreeMap<String, ShardGauges>>,
+    /// What the source last reported, for `/status`.
+    source: Mutex<Option<SourceStats>>,
     live: Mutex<Live>,
     zones: Option<serde_json::Value>,
 }
@@ -175,9 +179,12 @@ impl Observer {
             leases_held: metrics.gauge("waystream_leases_held", &[]),
             takeovers: metrics.counter("waystream_lease_takeovers_total", &[]),
             record_age: metrics.histogram("waystream_record_age_seconds", &[]),
+            output_queue: metrics.gauge("waystream_output_queue_batches", &[]),
             reloads_activated: metrics
                 .counter("waystream_reloads_total", &[("outcome", "activated")]),
-            reloads_failed: metrics.counter("waystream_reloads_total", &[("outcome", "failed")]),
+            reloads_refused: metrics.counter("waystream_reloads_total", &[("outcome", "refused")]),
+            reloads_rolled_back: metrics
+                .counter("waystream_reloads_total", &[("outcome", "rolled_back")]),
             snapshot_failures: metrics.counter("waystream_snapshot_failures_total", &[]),
             config_reloads: metrics.counter("waystream_config_reloads_total", &[]),
         };
@@ -190,6 +197,7 @@ impl Observer {
             run,
             modules: Mutex::default(),
             shards: Mutex::default(),
+            source: Mutex::default(),
             live: Mutex::default(),
             zones,
         })
@@ -209,12 +217,20 @@ impl Observer {
     /// The pipeline's chain, once it is built: its modules and reload status.
     pub fn attach(&self, chain: &Chain) {
         let _ = self.status.set(chain.reload_status().clone());
-        self.after_batch(chain, 0, Duration::ZERO, Duration::ZERO);
+        self.after_batch(chain, 0, Duration::ZERO, Duration::ZERO, 0);
     }
 
     /// After the chain ran a source batch of `records` records in `elapsed`, having
-    /// waited `waited` for the output thread.
-    pub fn after_batch(&self, chain: &Chain, records: u64, elapsed: Duration, waited: Duration) {
+    /// waited `waited` for the output thread, which has `queued` batches still to take.
+    pub fn after_batch(
+        &self,
+        chain: &Chain,
+        records: u64,
+        elapsed: Duration,
+        waited: Duration,
+        queued: usize,
+    ) {
+        self.run.output_queue.set(queued as f64);
         if records > 0 {
             self.run.records_in.increment(records);
             self.run.chain_batch.record(elapsed.as_secs_f64());
@@ -258,7 +274,7 @@ impl Observer {
     }
 
     /// What a streaming source reported (see [`SourceStats`]).
-    pub fn source_stats(&self, stats: SourceStats) {
+    pub fn source_stats(&self, mut stats: SourceStats) {
         self.run.leases_held.set(stats.leases_held as f64);
         self.run.takeovers.absolute(stats.takeovers);
         for age in &stats.ack_ages {
@@ -280,6 +296,33 @@ impl Observer {
                 gauges.checkpoint_age.set(age.as_secs_f64());
             }
         }
+        drop(shards);
+        stats.ack_ages.clear();
+        *self.source.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
+    }
+
+    /// The leases the source holds, with each shard's lag and checkpoint age, as JSON
+    /// (none for a source without leases).
+    pub fn leases(&self) -> Option<serde_json::Value> {
+        let source = self.source.lock().unwrap_or_else(|e| e.into_inner());
+        source.as_ref().map(|stats| {
+            let shards: Vec<serde_json::Value> = stats
+                .shards
+                .iter()
+                .map(|(shard, behind, checkpoint_age)| {
+                    serde_json::json!({
+                        "shard": shard,
+                        "millis_behind_latest": behind,
+                        "checkpoint_age_s": checkpoint_age.map(|a| a.as_secs_f64()),
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "leases_held": stats.leases_held,
+                "takeovers": stats.takeovers,
+                "shards": shards,
+            })
+        })
     }
 
     /// After the output thread wrote a batch: `documents` documents of `bytes` bytes from
@@ -342,7 +385,8 @@ impl Observer {
     pub fn render_metrics(&self) -> String {
         if let Some(status) = self.status.get() {
             self.run.reloads_activated.absolute(status.swaps());
-            self.run.reloads_failed.absolute(status.failures());
+            self.run.reloads_refused.absolute(status.refusals());
+            self.run.reloads_rolled_back.absolute(status.rollbacks());
             self.run
                 .snapshot_failures
                 .absolute(status.snapshot_failures());
