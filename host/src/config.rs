@@ -77,6 +77,26 @@ pub struct ModuleConfig {
 }
 
 impl PipelineConfig {
+    /// The geofence zones for the live page's map: the GeoJSON of the first module's
+    /// `zones` config file, when one has such a file and it parses.
+    pub fn zones(&self) -> Option<serde_json::Value> {
+        let file = self
+            .transforms
+            .iter()
+            .find_map(|m| m.config_files.get("zones"))?;
+        let path = self.base.join(file);
+        let read = std::fs::read(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| Ok(serde_json::from_slice(&bytes)?));
+        match read {
+            Ok(zones) => Some(zones),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "the live page shows no zones: {e:#}");
+                None
+            }
+        }
+    }
+
     /// Parses a config; relative paths will resolve against `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Self> {
         let mut config: PipelineConfig = toml::from_str(text)?;

@@ -15,7 +15,8 @@
 //! * [`sinks`]: where encoded documents and dead letters go (NDJSON files; Firehose and S3
 //!   with the `aws` feature). The documents themselves are `waystream_contract::document`.
 //! * [`reload`]: hot reload of module versions and of the pipeline config; [`status`]:
-//!   the versions running and the reload events.
+//!   the versions running and the reload events; [`watch`]: files reported once
+//!   complete, for reloads and the files source's follow mode.
 //! * [`http`]: the optional HTTP server: Prometheus metrics, health, status and a live
 //!   page.
 //! * [`pipeline`]: the run loop; [`config`]: the TOML that describes it; [`summary`]: the
@@ -41,6 +42,7 @@ pub mod status;
 pub mod summary;
 pub mod synth;
 pub mod testing;
+pub mod watch;
 
 pub use config::PipelineConfig;
 pub use pipeline::Pipeline;

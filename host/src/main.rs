@@ -153,7 +153,7 @@ fn run(cli: Cli, started: std::time::Instant) -> Result<ExitCode> {
             // Started before the modules load, so /health/ready says 503 until they have.
             let server = match http.or(config.http.listen) {
                 Some(address) => {
-                    let observer = Observer::new(waystream::http::zones_of(&config));
+                    let observer = Observer::new(config.zones());
                     let server = waystream::http::Server::start(address, observer.clone())?;
                     Some((server, observer))
                 }

@@ -57,18 +57,12 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 #[test]
 fn metrics_health_status_and_page_follow_a_run() {
     let dir = tempfile::tempdir().unwrap();
-    let stages = [
-        Stage::new("parse-plt"),
+    // The standard chain with the hostile guest after the parser.
+    let mut stages = Stage::standard_chain();
+    stages.insert(
+        1,
         Stage::with("hostile", "config = { behaviour = \"panic\" }"),
-        Stage::with(
-            "geofence",
-            &format!(
-                "config_files = {{ zones = {:?} }}",
-                demo_zones().display().to_string()
-            ),
-        ),
-        Stage::new("speed"),
-    ];
+    );
     std::fs::create_dir(dir.path().join("unused")).unwrap();
     let config = pipeline_config(
         &dir.path().join("unused"),
@@ -78,7 +72,7 @@ fn metrics_health_status_and_page_follow_a_run() {
     );
 
     // The server starts before the modules load, as `waystream run` starts it.
-    let observer = Observer::new(waystream::http::zones_of(&config));
+    let observer = Observer::new(config.zones());
     let server = Server::start("127.0.0.1:0".parse().unwrap(), observer.clone()).unwrap();
     let address = server.address();
     let (status, body) = get(address, "/health/ready");

@@ -224,10 +224,12 @@ fn timed_run(command: &mut Command) -> Result<(f64, String)> {
             .map(|l| l.trim_start()[name.len()..].trim().to_string())
             .unwrap_or_else(|| "?".into())
     };
+    // "0.874 s (the run)": the first word is the number.
     let wall: f64 = field("wall time")
-        .trim_end_matches(" s")
-        .parse()
-        .unwrap_or(f64::MAX);
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .context("no wall time in the summary")?;
     let line = format!(
         "{} points in {}, **{}**, CPU {}, peak RSS **{}**",
         field("points in"),

@@ -35,26 +35,6 @@ pub struct HttpConfig {
     pub listen: Option<SocketAddr>,
 }
 
-/// The geofence zones of `config` for the live page's map: the GeoJSON of the first
-/// module's `zones` config file, when one has such a file and it parses.
-pub fn zones_of(config: &crate::PipelineConfig) -> Option<serde_json::Value> {
-    let file = config
-        .transforms
-        .iter()
-        .find_map(|m| m.config_files.get("zones"))?;
-    let path = config.base.join(file);
-    let read = std::fs::read(&path)
-        .map_err(anyhow::Error::from)
-        .and_then(|bytes| Ok(serde_json::from_slice(&bytes)?));
-    match read {
-        Ok(zones) => Some(zones),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), "the live page shows no zones: {e:#}");
-            None
-        }
-    }
-}
-
 /// A running server; it stops with the process (or when dropped).
 pub struct Server {
     address: SocketAddr,

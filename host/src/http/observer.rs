@@ -7,7 +7,7 @@
 //! stream costs the same as a slow one. Nothing is kept without bound.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +25,9 @@ use crate::status::{Outcome, ReloadEvent, ReloadStatus};
 const RECENT_POINTS: usize = 3000;
 /// Points sampled from one batch for the page, at most.
 const POINTS_PER_BATCH: usize = 64;
+/// Batches are sampled for the page at most this often: a page draws a few hundred points
+/// a second, and a fast stream must not pay for more.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 /// Dead-letter groups kept for the page and `/status`.
 const RECENT_DEAD: usize = 50;
 
@@ -132,6 +135,8 @@ struct Live {
 pub struct Observer {
     started: (Instant, SystemTime),
     ready: AtomicBool,
+    /// When the page's next sample of points is due, ns since `started`.
+    next_sample: AtomicU64,
     status: OnceLock<Arc<ReloadStatus>>,
     metrics: Metrics,
     run: RunMetrics,
@@ -192,6 +197,7 @@ impl Observer {
         Arc::new(Observer {
             started: (Instant::now(), SystemTime::now()),
             ready: AtomicBool::new(false),
+            next_sample: AtomicU64::new(0),
             status: OnceLock::new(),
             metrics,
             run,
@@ -250,12 +256,14 @@ impl Observer {
                 }
             };
             let entry = &mut modules[index];
+            // Strings only when the version changed: this runs once per batch.
             if entry.view.generation != module.generation || entry.view.digest != module.digest {
                 entry.info.set(0.0);
                 entry.info = self.info_gauge(&module.name, &module.digest, module.generation);
+                entry.view = view(&module.name, &module.digest, module.generation, stats);
             }
             entry.metrics.update(stats);
-            entry.view = view(&module.name, &module.digest, module.generation, stats);
+            entry.view.count(stats);
         }
     }
 
@@ -347,7 +355,10 @@ impl Observer {
             self.run.dead_letters[class].increment(1);
         }
         let groups = group_dead(dead, self.now_ms());
-        let points = out.map(sample_points).unwrap_or_default();
+        let points = match out {
+            Some(out) if self.sample_due() => sample_points(out),
+            _ => Vec::new(),
+        };
         if groups.is_empty() && points.is_empty() {
             return;
         }
@@ -364,6 +375,18 @@ impl Observer {
                 live.fresh_points.push(point);
             }
         }
+    }
+
+    /// Whether the page's next sample is due (and if so, it is taken now).
+    fn sample_due(&self) -> bool {
+        let now = self.started.0.elapsed().as_nanos() as u64;
+        let next = self.next_sample.load(Ordering::Relaxed);
+        let then = now + SAMPLE_EVERY.as_nanos() as u64;
+        now >= next
+            && self
+                .next_sample
+                .compare_exchange(next, then, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// After a flush, in which the sink refused `refused` documents for good; `stats`
@@ -518,23 +541,39 @@ impl ShardGauges {
 }
 
 fn view(module: &str, digest: &str, generation: u64, stats: &StageStats) -> ModuleView {
-    let busy = stats.busy.as_secs_f64();
-    ModuleView {
+    let mut view = ModuleView {
         module: module.to_string(),
         digest: digest.to_string(),
         generation,
-        records_in: stats.records_in,
-        points_out: stats.points_out,
-        rejected: stats.rejected,
-        failed_records: stats.failed_records,
-        traps: stats.traps,
-        batches: stats.batches,
-        busy_ms: busy * 1000.0,
-        rate_pps: if busy > 0.0 {
+        records_in: 0,
+        points_out: 0,
+        rejected: 0,
+        failed_records: 0,
+        traps: 0,
+        batches: 0,
+        busy_ms: 0.0,
+        rate_pps: 0.0,
+    };
+    view.count(stats);
+    view
+}
+
+impl ModuleView {
+    /// Takes the counters of `stats`.
+    fn count(&mut self, stats: &StageStats) {
+        let busy = stats.busy.as_secs_f64();
+        self.records_in = stats.records_in;
+        self.points_out = stats.points_out;
+        self.rejected = stats.rejected;
+        self.failed_records = stats.failed_records;
+        self.traps = stats.traps;
+        self.batches = stats.batches;
+        self.busy_ms = busy * 1000.0;
+        self.rate_pps = if busy > 0.0 {
             stats.points_out as f64 / busy
         } else {
             0.0
-        },
+        };
     }
 }
 

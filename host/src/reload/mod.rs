@@ -13,7 +13,7 @@
 //!
 //! # How it works
 //!
-//! * A reload thread owns a [`watch::FileWatcher`] on the folders of the modules, the
+//! * A reload thread owns a [`FileWatcher`](crate::watch::FileWatcher) on the folders of the modules, the
 //!   config and the config's files. Each changed module is compiled and validated on a
 //!   thread of its own, off the hot path (read, pinning check, compile — or read from the
 //!   disk cache —, link, `init` with the configured config), so a slow compile (a Python
@@ -31,8 +31,6 @@
 //!
 //! [`Chain`]: crate::chain::Chain
 
-pub mod watch;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,7 +40,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use watch::{Change, Event, FileWatcher};
+use crate::watch::{self, Change, Event, FileWatcher};
 
 use crate::chain::ChainEntry;
 use crate::config::{ModuleConfig, PipelineConfig};

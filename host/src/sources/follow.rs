@@ -6,7 +6,7 @@
 //!
 //! * **Complete files only.** A file is read once a close-after-write or a rename into
 //!   place has been followed by [`QUIET`] without writes (see
-//!   [`FileWatcher::for_tree`](crate::reload::watch::FileWatcher::for_tree)): a file being
+//!   [`FileWatcher::for_tree`](crate::watch::FileWatcher::for_tree)): a file being
 //!   copied slowly is not read half-way. A writer that closes and reopens a file to append
 //!   more is not supported: write elsewhere and rename into place.
 //! * **Read once.** The checkpoint file lists the files read (one path per line, relative
@@ -26,7 +26,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::Acknowledgement;
-use crate::reload::watch::{Change, FileWatcher};
+use crate::watch::{Change, FileWatcher};
 
 /// How long a file must be left alone after its last write before it is read.
 pub const QUIET: Duration = Duration::from_millis(300);
@@ -54,7 +54,7 @@ impl Follow {
     /// (`checkpoint`, relative paths under `root`; created when missing).
     pub fn start(root: &Path, extension: &str, checkpoint: &Path) -> Result<Self> {
         let watcher = FileWatcher::for_tree(root, extension, QUIET)?;
-        let root = crate::reload::watch::absolute(root)?;
+        let root = crate::watch::absolute(root)?;
         let text = match std::fs::read_to_string(checkpoint) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -96,7 +96,7 @@ impl Follow {
 
     /// Whether `path` is to be read: not read before, not listed yet. Marks it listed.
     pub fn is_new(&mut self, path: &Path) -> bool {
-        let path = crate::reload::watch::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let path = crate::watch::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         self.known.insert(path)
     }
 

@@ -1,4 +1,6 @@
-//! Watching files for reloads: directory watches, debounced.
+//! Watching files until they are complete: directory watches, debounced. Hot reload
+//! ([`crate::reload`]) watches module and config files; the files source's follow mode a
+//! folder tree.
 //!
 //! Editors, `cp`, `mv` and build tools replace a file in different ways: written in place
 //! (many data events, then close-after-write), written elsewhere and renamed in, or
