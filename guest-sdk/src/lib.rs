@@ -3,8 +3,10 @@
 //! A transform is a type implementing [`Transform`]: built from its JSON configuration by
 //! [`Transform::init`], called once per batch by [`Transform::process`], and able to hand its
 //! state to its next version through [`Transform::snapshot`] / [`Transform::restore`].
-//! [`export_transform!`] generates the component glue for the `transform-module` world in
-//! `wit/waystream.wit`; on any target other than Wasm it expands to nothing, so the same type
+//! Per-trajectory state kept in a [`keyed::Keyed`] map and handed out by
+//! [`Transform::keyed`] can also move one trajectory at a time, between hosts and out of
+//! memory (see [`keyed`]). [`export_transform!`] generates the component glue for the
+//! `keyed-transform-module` world in `wit/waystream.wit`; on any target other than Wasm it expands to nothing, so the same type
 //! is tested natively with `cargo test`, no Wasm involved.
 //!
 //! ```
@@ -41,6 +43,7 @@
 
 #![warn(missing_docs)]
 
+pub mod keyed;
 mod points;
 pub mod state;
 pub mod testing;
@@ -51,9 +54,9 @@ pub mod testing;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "transform-module",
+        world: "keyed-transform-module",
         pub_export_macro: true,
-        export_macro_name: "__export_transform_module",
+        export_macro_name: "__export_keyed_transform_module",
         default_bindings_module: "waystream_guest::bindings",
         additional_derives: [PartialEq],
     });
@@ -102,6 +105,14 @@ pub trait Transform: Sized + 'static {
         } else {
             Err("this transform keeps no state".into())
         }
+    }
+
+    /// The transform's per-trajectory state, when it keeps it in a [`keyed::Keyed`] map:
+    /// the host can then export, import and drop it one trajectory at a time (to move a
+    /// shard's trajectories with the shard, and to bound memory). None (the default): the
+    /// transform keeps no per-trajectory state, or only whole through `snapshot`.
+    fn keyed(&mut self) -> Option<&mut dyn keyed::KeyedState> {
+        None
     }
 }
 
@@ -153,6 +164,7 @@ macro_rules! export_transform {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             use $crate::Transform as _;
+            use $crate::bindings::exports::waystream::transform::keyed_state as keyed;
             use $crate::bindings::exports::waystream::transform::transform as contract;
 
             ::std::thread_local! {
@@ -195,7 +207,36 @@ macro_rules! export_transform {
                 }
             }
 
-    $crate::bindings::__export_transform_module!(Export with_types_in $crate::bindings);
+            impl keyed::Guest for Export {
+                fn export_keys(keys: Vec<keyed::Trajectory>) -> Vec<keyed::KeyState> {
+                    with_instance(|t| Ok(t.keyed().map(|k| k.export(&keys)).unwrap_or_default()))
+                        .unwrap_or_default()
+                }
+
+                fn import_keys(states: Vec<keyed::KeyState>) -> Result<(), String> {
+                    with_instance(|t| match t.keyed() {
+                        Some(k) => k.import(states),
+                        None if states.is_empty() => Ok(()),
+                        None => Err("this transform keeps no per-trajectory state".into()),
+                    })
+                }
+
+                fn drop_keys(keys: Vec<keyed::Trajectory>) {
+                    let _ = with_instance(|t| {
+                        if let Some(k) = t.keyed() {
+                            k.drop_keys(&keys);
+                        }
+                        Ok(())
+                    });
+                }
+
+                fn keys() -> Vec<keyed::Trajectory> {
+                    with_instance(|t| Ok(t.keyed().map(|k| k.keys()).unwrap_or_default()))
+                        .unwrap_or_default()
+                }
+            }
+
+    $crate::bindings::__export_keyed_transform_module!(Export with_types_in $crate::bindings);
         };
     };
 }

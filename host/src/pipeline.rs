@@ -192,6 +192,10 @@ impl Pipeline {
             let written = writer
                 .join()
                 .map_err(|_| anyhow::anyhow!("the output thread panicked"))??;
+            if let Some(observer) = observer {
+                // The writer took every batch; the last sample may predate that.
+                observer.output_queue(0);
+            }
             read?;
             Ok((records_in, written))
         });

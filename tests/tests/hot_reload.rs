@@ -317,7 +317,7 @@ fn broken_versions_are_refused_and_the_old_one_keeps_running() {
         (
             "incompatible WIT",
             std::fs::read(module("incompatible")).unwrap(),
-            "waystream:transform@0.3.0",
+            "does not export the waystream:transform@0.3 world",
         ),
         (
             "init fails",

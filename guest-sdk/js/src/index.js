@@ -10,7 +10,7 @@ export { NO_ZONES, FIELDS, Points, Row, Lines, Batch, Output } from './points.js
 import { TransformError } from './errors.js';
 
 /** The contract this SDK implements (`wit/waystream.wit` inside the package). */
-export const CONTRACT = 'waystream:transform@0.3.0';
+export const CONTRACT = 'waystream:transform@0.3.1';
 
 /** Bits of a point's `flags` (`point-flags`, a plain u32). Bits 0-3 are set by waystream's
  * own transforms, 4-15 are reserved for them (the host refuses a point that sets one),

@@ -21,7 +21,7 @@ export declare class TransformError extends Error {}
 export declare function describe(e: unknown, limit?: number): string;
 
 /** The contract this SDK implements. */
-export declare const CONTRACT: 'waystream:transform@0.3.0';
+export declare const CONTRACT: 'waystream:transform@0.3.1';
 /** `zones` value meaning "no zone / not computed" (u32::MAX). */
 export declare const NO_ZONES: 0xffffffff;
 

@@ -9,11 +9,15 @@
 //! fresh one. A point with a value no downstream accepts is rejected alone.
 //!
 //! Between batches the chain can take new module versions or a new module list (see
-//! [`swap`] and the [`crate::reload`] module): that is where hot reload lands.
+//! [`swap`] and the [`crate::reload`] module): that is where hot reload lands. It can also
+//! hand out, take in and forget the state of given trajectories (see [`keyed`]): that is
+//! how state moves with a Kinesis shard and how memory stays bounded.
 
 mod checks;
+mod keyed;
 mod swap;
 
+pub use keyed::ModuleState;
 pub use swap::ChainEntry;
 
 use std::fmt;
@@ -252,27 +256,39 @@ impl Chain {
         })
     }
 
-    /// Calls the stage's instance, re-creating it first if a trap dropped it.
+    /// Calls the stage's instance with the batch.
     fn call(engine: &Arc<Engine>, stage: &mut Stage, input: &Batch) -> Result<Output, GuestError> {
-        let instance = match &mut stage.instance {
+        stage.guest_call(engine, |instance| instance.process(engine, input))
+    }
+}
+
+impl Stage {
+    /// Calls into the stage's instance, re-creating it first if a trap dropped it; a trap
+    /// drops it again (the next call gets a fresh one).
+    fn guest_call<R>(
+        &mut self,
+        engine: &Arc<Engine>,
+        f: impl FnOnce(&mut Instance) -> Result<R, GuestError>,
+    ) -> Result<R, GuestError> {
+        let instance = match &mut self.instance {
             Some(instance) => instance,
             None => {
-                let fresh = Instance::new(engine, stage.module.clone()).map_err(|e| {
+                let fresh = Instance::new(engine, self.module.clone()).map_err(|e| {
                     GuestError::Refused(Cause::host(format!(
                         "could not re-create the instance after a trap: {e:#}"
                     )))
                 })?;
-                tracing::info!(module = %stage.module.name, "instance re-created after a trap; its state starts fresh");
-                stage.instance.insert(fresh)
+                tracing::info!(module = %self.module.name, "instance re-created after a trap; its state starts fresh");
+                self.instance.insert(fresh)
             }
         };
-        let result = instance.process(engine, input);
+        let result = f(instance);
         if let Err(GuestError::Trapped(..)) = &result {
-            stage.stats.traps += 1;
-            stage.instance = None;
+            self.stats.traps += 1;
+            self.instance = None;
         }
         if let Err(error) = &result {
-            stage.stats.texts_cut += u64::from(error.cause().was_cut());
+            self.stats.texts_cut += u64::from(error.cause().was_cut());
         }
         result
     }

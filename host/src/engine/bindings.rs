@@ -9,13 +9,23 @@
 // The generated items are documented in the WIT they come from.
 #![allow(missing_docs)]
 
+// The 0.3.1 world, a superset of `transform-module`: its `keyed-state` export is optional
+// (a module built against 0.3.0 lacks it), so the host looks the two exported interfaces up
+// one by one ([`TransformIndices`], [`KeyedIndices`]) instead of through the world's
+// all-or-nothing `…Pre` type.
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "transform-module",
+    world: "keyed-transform-module",
     additional_derives: [PartialEq],
 });
 
+pub use self::exports::waystream::transform::keyed_state::{
+    Guest as KeyedExports, GuestIndices as KeyedIndices, KeyState,
+};
 pub use self::exports::waystream::transform::transform::Output;
+pub use self::exports::waystream::transform::transform::{
+    Guest as TransformExports, GuestIndices as TransformIndices,
+};
 pub use self::waystream::transform::log::Level;
 pub use self::waystream::transform::types::{
     Batch, PointColumns, RawLines, Records, Rejection, Trajectory,

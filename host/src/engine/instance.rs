@@ -7,7 +7,7 @@ use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{Batch, Output, TransformModule};
+use super::bindings::{Batch, KeyState, KeyedExports, Output, Trajectory, TransformExports};
 use super::error::GuestError;
 use super::guest_log::LogBudget;
 use super::limits::GuestLimiter;
@@ -40,14 +40,20 @@ impl WasiView for GuestState {
 pub struct Instance {
     module: Arc<Module>,
     store: Store<GuestState>,
-    bindings: TransformModule,
+    bindings: Exports,
+}
+
+/// The functions a module exports: the transform, and its keyed state when it has one.
+struct Exports {
+    transform: TransformExports,
+    keyed: Option<KeyedExports>,
 }
 
 /// An instance that has run `init`, kept by its [`Module`] until the module's first user
 /// takes it (it does not hold the module, which would make a cycle).
 pub(super) struct Started {
     store: Store<GuestState>,
-    bindings: TransformModule,
+    bindings: Exports,
 }
 
 impl Instance {
@@ -87,9 +93,15 @@ impl Instance {
             store.epoch_deadline_trap();
             store.set_epoch_deadline(engine.limits.deadline_ticks());
         }
-        let bindings = module
-            .pre
-            .instantiate(&mut store)
+        let instantiated = module.pre.instantiate(&mut store).and_then(|instance| {
+            let transform = module.transform.load(&mut store, &instance)?;
+            let keyed = match &module.keyed {
+                Some(keyed) => Some(keyed.load(&mut store, &instance)?),
+                None => None,
+            };
+            Ok(Exports { transform, keyed })
+        });
+        let bindings = instantiated
             .map_err(|e| anyhow!("module {}: instantiation failed: {e:#}", module.name))?;
         let mut instance = Instance {
             module,
@@ -98,9 +110,7 @@ impl Instance {
         };
         let config = instance.module.config.clone();
         instance
-            .call(engine, |b, s| {
-                b.waystream_transform_transform().call_init(s, &config)
-            })
+            .call(engine, |b, s| b.transform.call_init(s, &config))
             .map_err(|e| match e {
                 GuestError::Refused(cause) => anyhow!(
                     "module {}: init refused its config: {cause}",
@@ -128,22 +138,55 @@ impl Instance {
 
     /// Runs one batch through the module.
     pub fn process(&mut self, engine: &Engine, batch: &Batch) -> Result<Output, GuestError> {
-        self.call(engine, |b, s| {
-            b.waystream_transform_transform().call_process(s, batch)
-        })
+        self.call(engine, |b, s| b.transform.call_process(s, batch))
     }
 
     /// The module's state, for the next version's [`Instance::restore`].
     pub fn snapshot(&mut self, engine: &Engine) -> Result<Vec<u8>, GuestError> {
-        self.call(engine, |b, s| {
-            b.waystream_transform_transform().call_snapshot(s).map(Ok)
-        })
+        self.call(engine, |b, s| b.transform.call_snapshot(s).map(Ok))
     }
 
     /// Hands a previous version's state to this instance.
     pub fn restore(&mut self, engine: &Engine, state: &[u8]) -> Result<(), GuestError> {
-        self.call(engine, |b, s| {
-            b.waystream_transform_transform().call_restore(s, state)
+        self.call(engine, |b, s| b.transform.call_restore(s, state))
+    }
+
+    /// The state of each of `keys` the module holds any for (none when the module keeps
+    /// no per-trajectory state, or predates contract 0.3.1).
+    pub fn export_keys(
+        &mut self,
+        engine: &Engine,
+        keys: &[Trajectory],
+    ) -> Result<Vec<KeyState>, GuestError> {
+        self.call(engine, |b, s| match &b.keyed {
+            Some(keyed) => keyed.call_export_keys(s, keys).map(Ok),
+            None => Ok(Ok(Vec::new())),
+        })
+    }
+
+    /// Hands the module the state of some trajectories (from [`Instance::export_keys`]).
+    /// A module without keyed state refuses any.
+    pub fn import_keys(&mut self, engine: &Engine, states: &[KeyState]) -> Result<(), GuestError> {
+        self.call(engine, |b, s| match &b.keyed {
+            Some(keyed) => keyed.call_import_keys(s, states),
+            None if states.is_empty() => Ok(Ok(())),
+            None => Ok(Err("the module keeps no per-trajectory state".into())),
+        })
+    }
+
+    /// Makes the module forget the state of `keys`.
+    pub fn drop_keys(&mut self, engine: &Engine, keys: &[Trajectory]) -> Result<(), GuestError> {
+        self.call(engine, |b, s| match &b.keyed {
+            Some(keyed) => keyed.call_drop_keys(s, keys).map(Ok),
+            None => Ok(Ok(())),
+        })
+    }
+
+    /// Every trajectory the module holds state for.
+    pub fn keys(&mut self, engine: &Engine) -> Result<Vec<Trajectory>, GuestError> {
+        self.call(engine, |b, s| match &b.keyed {
+            Some(keyed) => keyed.call_keys(s).map(Ok),
+            None => Ok(Ok(Vec::new())),
         })
     }
 
@@ -152,7 +195,7 @@ impl Instance {
     fn call<R>(
         &mut self,
         engine: &Engine,
-        f: impl FnOnce(&TransformModule, &mut Store<GuestState>) -> wasmtime::Result<Result<R, String>>,
+        f: impl FnOnce(&Exports, &mut Store<GuestState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, GuestError> {
         let state = self.store.data_mut();
         state

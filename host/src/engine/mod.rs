@@ -86,7 +86,7 @@ impl Engine {
         let mut linker = Linker::new(&wasmtime);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         refuse_timers(&mut linker)?;
-        bindings::TransformModule::add_to_linker::<_, wasmtime::component::HasSelf<GuestState>>(
+        bindings::KeyedTransformModule::add_to_linker::<_, wasmtime::component::HasSelf<GuestState>>(
             &mut linker,
             |state| state,
         )?;

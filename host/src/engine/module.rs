@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use super::bindings::TransformModulePre;
+use wasmtime::component::InstancePre;
+
+use super::bindings::{KeyedIndices, TransformIndices};
 use super::instance::Started;
 use super::{Compiled, Engine, GuestState, Instance};
 
@@ -27,7 +29,10 @@ pub struct Module {
     pub load_time: std::time::Duration,
     /// Whether the compiled code came from the disk cache.
     pub cached: bool,
-    pub(super) pre: TransformModulePre<GuestState>,
+    pub(super) pre: InstancePre<GuestState>,
+    pub(super) transform: TransformIndices,
+    /// The `keyed-state` export (contract 0.3.1), when the module has it.
+    pub(super) keyed: Option<KeyedIndices>,
     /// The instance that validated the module, until [`Instance::new`] takes it.
     started: Mutex<Option<Started>>,
 }
@@ -71,11 +76,12 @@ impl Module {
             .with_context(|| {
                 format!("module {name}: imports something the host does not provide")
             })?;
-        let pre = TransformModulePre::new(instance_pre)
+        let transform = TransformIndices::new(&instance_pre)
             .map_err(anyhow::Error::from)
             .with_context(|| {
-                format!("module {name}: does not export the waystream:transform@0.3.0 world")
+                format!("module {name}: does not export the waystream:transform@0.3 world")
             })?;
+        let keyed = KeyedIndices::new(&instance_pre).ok();
         let mut module = Module {
             name: name.to_string(),
             path: path.to_path_buf(),
@@ -84,7 +90,9 @@ impl Module {
             config,
             load_time: Default::default(),
             cached: compiled == Compiled::Cached,
-            pre,
+            pre: instance_pre,
+            transform,
+            keyed,
             started: Mutex::new(None),
         };
         module.load_time = started.elapsed();
@@ -104,6 +112,12 @@ impl Module {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
+    }
+
+    /// Whether the module keeps per-trajectory state the host can move (it exports
+    /// contract 0.3.1's `keyed-state`).
+    pub fn is_keyed(&self) -> bool {
+        self.keyed.is_some()
     }
 
     /// The first 12 hex digits of the digest, for log lines.

@@ -226,6 +226,12 @@ impl Observer {
         self.after_batch(chain, 0, Duration::ZERO, Duration::ZERO, 0);
     }
 
+    /// Sets the number of batches the output thread has still to take (0 once it has
+    /// written everything).
+    pub fn output_queue(&self, queued: usize) {
+        self.run.output_queue.set(queued as f64);
+    }
+
     /// After the chain ran a source batch of `records` records in `elapsed`, having
     /// waited `waited` for the output thread, which has `queued` batches still to take.
     pub fn after_batch(
@@ -236,7 +242,7 @@ impl Observer {
         waited: Duration,
         queued: usize,
     ) {
-        self.run.output_queue.set(queued as f64);
+        self.output_queue(queued);
         if records > 0 {
             self.run.records_in.increment(records);
             self.run.chain_batch.record(elapsed.as_secs_f64());

@@ -24,10 +24,11 @@
 mod grid;
 mod zones;
 
-use std::collections::HashMap;
-
 use serde::Deserialize;
-use waystream_guest::{Batch, NO_ZONES, Output, PointColumns, Records, Transform, flags, state};
+use waystream_guest::keyed::{KeyState, Keyed, KeyedState};
+use waystream_guest::{
+    Batch, NO_ZONES, Output, PointColumns, Records, Trajectory, Transform, flags,
+};
 
 pub use zones::{SetId, ZoneIndex, ZoneSet};
 
@@ -45,17 +46,15 @@ fn default_name_property() -> String {
 /// The geofence transform.
 pub struct Geofence {
     index: ZoneIndex,
-    /// The zone set of the last point seen per (user, trajectory).
-    last: HashMap<(String, String), SetId>,
+    /// The zone set of the last point seen per trajectory. Stored (snapshots, exported
+    /// keys) as the zone *names*, so a version with other zones can use it.
+    last: Keyed<SetId>,
     /// The batch's zone-set table, reused from batch to batch.
     table: BatchTable,
 }
 
-/// State handed to the next version: the zone *names* of each trajectory's last point, so
-/// a version with other zones can use it.
-type Snapshot = Vec<(String, String, Vec<String>)>;
-
-const SNAPSHOT_VERSION: u32 = 1;
+/// The layout of a trajectory's state (and of the snapshot, the same as before keyed state).
+const STATE_VERSION: u32 = 1;
 
 impl Transform for Geofence {
     fn init(config: &str) -> Result<Self, String> {
@@ -65,7 +64,7 @@ impl Transform for Geofence {
         waystream_guest::info!("geofence: {} zones loaded", index.len());
         Ok(Geofence {
             index,
-            last: HashMap::new(),
+            last: Keyed::new("geofence", STATE_VERSION),
             table: BatchTable::default(),
         })
     }
@@ -81,13 +80,13 @@ impl Transform for Geofence {
         let mut states: Vec<Option<SetId>> = batch
             .trajectories
             .iter()
-            .map(|t| self.last.remove(&(t.user.clone(), t.id.clone())))
+            .map(|t| self.last.take(t))
             .collect();
         self.fence(&mut points, &mut states);
         let zone_sets = self.table.finish(&self.index);
         for (t, state) in batch.trajectories.into_iter().zip(states) {
             if let Some(state) = state {
-                self.last.insert((t.user, t.id), state);
+                self.last.insert_owned(t, state);
             }
         }
         Ok(Output {
@@ -98,23 +97,38 @@ impl Transform for Geofence {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        let last: Snapshot = self
-            .last
-            .iter()
-            .map(|((user, id), set)| (user.clone(), id.clone(), self.index.names_of(*set)))
-            .collect();
-        state::save(SNAPSHOT_VERSION, &last)
+        self.last.snapshot_with(|set| self.index.names_of(*set))
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let Some(last) = state::load::<Snapshot>("geofence", SNAPSHOT_VERSION, bytes)? else {
-            return Ok(());
-        };
-        self.last = last
-            .into_iter()
-            .map(|(user, id, names)| ((user, id), self.index.set_of_names(&names)))
-            .collect();
-        Ok(())
+        let index = &mut self.index;
+        self.last
+            .restore_with(bytes, |names: Vec<String>| index.set_of_names(&names))
+    }
+
+    fn keyed(&mut self) -> Option<&mut dyn KeyedState> {
+        Some(self)
+    }
+}
+
+/// Each trajectory's state leaves and enters as its zone names.
+impl KeyedState for Geofence {
+    fn export(&self, keys: &[Trajectory]) -> Vec<KeyState> {
+        self.last.export_with(keys, |set| self.index.names_of(*set))
+    }
+
+    fn import(&mut self, states: Vec<KeyState>) -> Result<(), String> {
+        let index = &mut self.index;
+        self.last
+            .import_with(states, |names: Vec<String>| index.set_of_names(&names))
+    }
+
+    fn drop_keys(&mut self, keys: &[Trajectory]) {
+        self.last.drop_keys(keys)
+    }
+
+    fn keys(&self) -> Vec<Trajectory> {
+        self.last.keys()
     }
 }
 

@@ -106,6 +106,26 @@ fn state_carries_across_batches_and_through_snapshot() {
 }
 
 #[test]
+fn a_trajectory_moved_to_another_instance_keeps_its_zones() {
+    let mut g = geofence(zones());
+    let first = points_batch(vec![at(0, 1., 1.)]);
+    let keys = first.trajectories.clone();
+    g.process(first).unwrap();
+    let moved = g.keyed().unwrap().export(&keys);
+    let mut there = geofence(zones());
+    there.keyed().unwrap().import(moved).unwrap();
+    assert_eq!(there.keyed().unwrap().keys(), keys);
+    // Same zones as before: no enter flag on the next point, as on the first instance.
+    let out = there.process(points_batch(vec![at(1, 1., 2.)])).unwrap();
+    assert_eq!(out.points.flags[0], 0);
+    let bad = vec![waystream_guest::keyed::KeyState {
+        key: keys[0].clone(),
+        state: b"[]".to_vec(),
+    }];
+    assert!(there.keyed().unwrap().import(bad).is_err());
+}
+
+#[test]
 fn bad_configs_are_refused_with_a_reason() {
     for (config, reason) in [
         (json!({}), "zones"),

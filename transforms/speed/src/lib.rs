@@ -12,14 +12,14 @@
 //!
 //! A point whose `seq` is not after the trajectory's last one (a replayed duplicate) gets no
 //! derived values and does not move the state. The state (last point per trajectory) goes
-//! through snapshot/restore, so a hot swap does not restart trajectories.
+//! through snapshot/restore, so a hot swap does not restart trajectories, and is keyed by
+//! trajectory, so the host can move it with a shard.
 //!
 //! Config (JSON): `{ "max_speed_mps": 100 }` (the default).
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
-use waystream_guest::{Batch, Output, Records, Transform, flags, state};
+use waystream_guest::keyed::{Keyed, KeyedState};
+use waystream_guest::{Batch, Output, Records, Transform, flags};
 
 /// Mean Earth radius in metres (IUGG).
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
@@ -35,15 +35,17 @@ fn default_max_speed() -> f64 {
     100.0
 }
 
-/// What the next point of a trajectory is measured from.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What the next point of a trajectory is measured from. Stored as a [`SavedPoint`] (the
+/// sines are recomputed when it is read back).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "SavedPoint", into = "SavedPoint")]
 struct LastPoint {
     seq: u32,
     ts_ms: i64,
     at: Position,
 }
 
-/// A [`LastPoint`] as snapshots hold it (the sines are recomputed on restore).
+/// A [`LastPoint`] as snapshots and exported keys hold it.
 #[derive(Serialize, Deserialize)]
 struct SavedPoint {
     seq: u32,
@@ -52,16 +54,36 @@ struct SavedPoint {
     lon: f64,
 }
 
+impl From<SavedPoint> for LastPoint {
+    fn from(p: SavedPoint) -> Self {
+        LastPoint {
+            seq: p.seq,
+            ts_ms: p.ts_ms,
+            at: Position::new(p.lat, p.lon),
+        }
+    }
+}
+
+impl From<LastPoint> for SavedPoint {
+    fn from(p: LastPoint) -> Self {
+        SavedPoint {
+            seq: p.seq,
+            ts_ms: p.ts_ms,
+            lat: p.at.lat,
+            lon: p.at.lon,
+        }
+    }
+}
+
 /// The speed transform.
 pub struct Speed {
     max_speed_mps: f64,
-    last: HashMap<(String, String), LastPoint>,
+    /// Each trajectory's last point.
+    last: Keyed<LastPoint>,
 }
 
-/// State handed to the next version: each trajectory's last point.
-type Snapshot = Vec<(String, String, SavedPoint)>;
-
-const SNAPSHOT_VERSION: u32 = 1;
+/// The layout of a trajectory's state (and of the snapshot, the same as before keyed state).
+const STATE_VERSION: u32 = 1;
 
 impl Transform for Speed {
     fn init(config: &str) -> Result<Self, String> {
@@ -75,7 +97,7 @@ impl Transform for Speed {
         }
         Ok(Speed {
             max_speed_mps: config.max_speed_mps,
-            last: HashMap::new(),
+            last: Keyed::new("speed", STATE_VERSION),
         })
     }
 
@@ -88,7 +110,7 @@ impl Transform for Speed {
         let mut states: Vec<Option<LastPoint>> = batch
             .trajectories
             .iter()
-            .map(|t| self.last.remove(&(t.user.clone(), t.id.clone())))
+            .map(|t| self.last.take(t))
             .collect();
         // Straight on the columns this transform reads and writes (a row view would copy
         // all eleven fields in and out per point).
@@ -128,46 +150,22 @@ impl Transform for Speed {
         }
         for (t, state) in batch.trajectories.into_iter().zip(states) {
             if let Some(state) = state {
-                self.last.insert((t.user, t.id), state);
+                self.last.insert_owned(t, state);
             }
         }
         Ok(Output::points(points))
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        let last: Snapshot = self
-            .last
-            .iter()
-            .map(|((u, t), p)| {
-                let saved = SavedPoint {
-                    seq: p.seq,
-                    ts_ms: p.ts_ms,
-                    lat: p.at.lat,
-                    lon: p.at.lon,
-                };
-                (u.clone(), t.clone(), saved)
-            })
-            .collect();
-        state::save(SNAPSHOT_VERSION, &last)
+        self.last.snapshot()
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let Some(last) = state::load::<Snapshot>("speed", SNAPSHOT_VERSION, bytes)? else {
-            return Ok(());
-        };
-        self.last = last
-            .into_iter()
-            .map(|(u, t, p)| {
-                let at = Position::new(p.lat, p.lon);
-                let last = LastPoint {
-                    seq: p.seq,
-                    ts_ms: p.ts_ms,
-                    at,
-                };
-                ((u, t), last)
-            })
-            .collect();
-        Ok(())
+        self.last.restore(bytes)
+    }
+
+    fn keyed(&mut self) -> Option<&mut dyn KeyedState> {
+        Some(&mut self.last)
     }
 }
 

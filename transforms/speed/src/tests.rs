@@ -181,3 +181,30 @@ fn a_refused_batch_leaves_the_state_as_it_was() {
         "{dist}"
     );
 }
+
+#[test]
+fn a_trajectory_moved_to_another_instance_continues_where_it_left_off() {
+    let two = |seq: u32, ts_s: i64, lon: f64| {
+        vec![
+            point(0, seq, ts_s * 1000, 0.0, lon),
+            point(1, seq, ts_s * 1000, 1.0, lon),
+        ]
+    };
+    let mut here = speed();
+    let first = points_batch(two(0, 0, 0.0));
+    let keys = first.trajectories.clone();
+    here.process(first).unwrap();
+    // Only trajectory 0 moves: the other instance has no state for trajectory 1.
+    let moved = here.keyed().unwrap().export(&keys[..1]);
+    assert_eq!(moved.len(), 1);
+    let mut there = speed();
+    there.keyed().unwrap().import(moved).unwrap();
+    let stayed = here.process(points_batch(two(1, 10, 0.001))).unwrap();
+    let went = there.process(points_batch(two(1, 10, 0.001))).unwrap();
+    assert_eq!(went.points.get(0), stayed.points.get(0));
+    assert!(went.points.get(0).unwrap().dist_m.is_some());
+    assert_eq!(went.points.get(1).unwrap().dist_m, None, "not moved: fresh");
+    // Dropped keys are forgotten.
+    here.keyed().unwrap().drop_keys(&keys);
+    assert!(here.keyed().unwrap().keys().is_empty());
+}

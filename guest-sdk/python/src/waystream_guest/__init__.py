@@ -32,7 +32,7 @@ from .transform import Transform
 
 __version__ = "0.3.0"
 #: The contract this SDK implements (``wit/waystream.wit`` inside the package).
-CONTRACT = "waystream:transform@0.3.0"
+CONTRACT = "waystream:transform@0.3.1"
 
 __all__ = [
     "Batch", "CONTRACT", "Level", "Line", "Lines", "NO_ZONES", "Output", "Point", "Points",

@@ -1,0 +1,161 @@
+//! Per-trajectory state moved between chains (contract 0.3.1's `keyed-state`), with the
+//! built modules: what a host that takes over some trajectories needs so that they go on
+//! as if they had never moved. Modules built against 0.3.0 still load and keep their state
+//! whole.
+
+use std::path::Path;
+
+use waystream::chain::{Chain, ModuleState};
+use waystream::engine::bindings::{Batch, RawLines, Records, Trajectory};
+use waystream::engine::{Engine, Module};
+use waystream::pipeline::load_modules;
+use waystream_contract::Point;
+use waystream_tests::*;
+
+fn standard_chain() -> Chain {
+    let config = pipeline_config(
+        Path::new("."),
+        Path::new("out"),
+        &Stage::standard_chain(),
+        "",
+    );
+    let engine = Engine::new(config.limits.clone()).unwrap();
+    let modules = load_modules(&engine, &config.transforms, &config.base, false).unwrap();
+    Chain::new(engine, modules).unwrap()
+}
+
+fn key(id: &str) -> Trajectory {
+    Trajectory {
+        user: "007".into(),
+        id: id.into(),
+    }
+}
+
+/// Lines `seqs` of trajectories `a` and `b`, walking north through the demo zones (so
+/// geofence's enter/exit flags and speed's distances both depend on the previous point).
+fn batch(seqs: std::ops::Range<u32>) -> Batch {
+    let mut raw = RawLines::default();
+    for (t, lon) in [(0u32, 116.390), (1, 116.397)] {
+        for seq in seqs.clone() {
+            let line = plt_line(39.90 + 0.004 * f64::from(seq), lon, 100.0, seq * 30);
+            raw.push(line.as_bytes(), t, seq);
+        }
+    }
+    Batch {
+        trajectories: vec![key("a"), key("b")],
+        zone_sets: Vec::new(),
+        records: Records::Lines(raw),
+    }
+}
+
+/// The points of a chain's output for `batch`, with their zones by name.
+fn run_points(chain: &mut Chain, batch: Batch) -> Vec<(Point, Vec<String>)> {
+    let mut dead = Vec::new();
+    let out = chain.run(batch, &mut dead);
+    assert!(dead.is_empty(), "{dead:?}");
+    out.points
+        .iter()
+        .map(|p| {
+            let zones = p
+                .zones
+                .map(|z| out.zone_sets[z as usize].clone())
+                .unwrap_or_default();
+            (p, zones)
+        })
+        .collect()
+}
+
+fn of(points: &[(Point, Vec<String>)], t: u32) -> Vec<(Point, Vec<String>)> {
+    points
+        .iter()
+        .filter(|p| p.0.trajectory == t)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn trajectories_moved_to_another_chain_go_on_as_if_they_had_not_moved() {
+    let mut stayed = standard_chain();
+    let mut left = standard_chain();
+    for chain in [&mut stayed, &mut left] {
+        chain.run(batch(0..6), &mut Vec::new());
+    }
+    assert_eq!(left.keys(), [key("a"), key("b")]);
+
+    // Trajectory a moves from `left` to `arrived`; b does not.
+    let moved = left.export_state(&[key("a")]);
+    let modules: Vec<&str> = moved.iter().map(|m| m.module.as_str()).collect();
+    assert_eq!(modules, ["geofence", "speed"], "parse-plt keeps no state");
+    assert!(moved.iter().all(|m| m.states.len() == 1));
+    left.drop_keys(&[key("a")]);
+    assert_eq!(left.keys(), [key("b")]);
+    let mut arrived = standard_chain();
+    assert!(arrived.import_state(&moved).is_empty());
+    assert_eq!(arrived.keys(), [key("a")]);
+
+    let expected = run_points(&mut stayed, batch(6..12));
+    let got = run_points(&mut arrived, batch(6..12));
+    assert_eq!(of(&got, 0), of(&expected, 0));
+    assert!(
+        of(&got, 0)[0].0.dist_m.is_some(),
+        "the first point after the move is measured from the last one before it"
+    );
+    assert!(
+        of(&expected, 0).iter().any(|p| !p.1.is_empty()),
+        "the walk passes through zones"
+    );
+    // b was not moved: it starts afresh there, and differs from where it stayed.
+    assert_eq!(of(&got, 1)[0].0.dist_m, None);
+    assert_ne!(of(&got, 1), of(&expected, 1));
+}
+
+#[test]
+fn state_a_chain_cannot_take_is_refused_with_its_reason_and_the_rest_is_taken() {
+    let mut from = standard_chain();
+    from.run(batch(0..3), &mut Vec::new());
+    let mut moved = from.export_state(&[key("a")]);
+    moved.push(ModuleState {
+        module: "not-in-the-chain".into(),
+        states: moved[0].states.clone(),
+    });
+    // speed's entry in geofence's place: another layout.
+    moved[0].states = moved[1].states.clone();
+    let mut to = standard_chain();
+    let refused = to.import_state(&moved);
+    let names: Vec<&str> = refused.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(names, ["geofence", "not-in-the-chain"], "{refused:?}");
+    assert!(
+        refused[0].1.contains("geofence state of 007/a"),
+        "{refused:?}"
+    );
+    assert_eq!(to.keys(), [key("a")], "speed took its part");
+}
+
+#[test]
+fn a_module_built_against_contract_0_3_0_loads_and_keeps_its_state_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.wasm");
+    std::fs::write(&old, handmade::grower(0, 0, 0)).unwrap();
+    let engine = Engine::new(Default::default()).unwrap();
+    let old_module = Module::load(&engine, "old", &old, "{}".into()).unwrap();
+    assert!(!old_module.is_keyed());
+    let speed = Module::load(&engine, "speed", &module("speed"), "{}".into()).unwrap();
+    assert!(speed.is_keyed());
+
+    let mut chain = Chain::new(engine, vec![old_module]).unwrap();
+    assert!(chain.export_state(&[key("a")]).is_empty());
+    assert!(chain.keys().is_empty());
+    let state = ModuleState {
+        module: "old".into(),
+        states: vec![waystream::engine::bindings::KeyState {
+            key: key("a"),
+            state: b"{}".to_vec(),
+        }],
+    };
+    let refused = chain.import_state(std::slice::from_ref(&state));
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0].1.contains("no per-trajectory state"),
+        "{refused:?}"
+    );
+}
