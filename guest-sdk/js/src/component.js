@@ -2,7 +2,7 @@
 //
 // Used by the entry module `waystream-guest-js build` generates:
 //
-//   import { log } from 'waystream:transform/log@0.3.0';
+//   import { log } from 'waystream:transform/log@0.3.1';
 //   import { exportTransform } from '@waystream/guest/component';
 //   import Stops from './stops.js';
 //   export const transform = exportTransform(Stops, log);

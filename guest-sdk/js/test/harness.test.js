@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { Level, Output, Points, Transform, TransformError, info, state, warn } from '../src/index.js';
+import { CONTRACT, Level, Output, Points, Transform, TransformError, info, state, warn } from '../src/index.js';
 import { Harness, initError, linesBatch, point, pointsBatch, run, trajectory } from '../src/testing.js';
 import { exportTransform } from '../src/component.js';
 import Throws from './guests/throws.js';
@@ -141,7 +141,7 @@ function witBatch(id) {
 test('the bundled WIT is the repository contract', async () => {
   const { readFile, access } = await import('node:fs/promises');
   const bundled = await readFile(new URL('../wit/waystream.wit', import.meta.url));
-  assert.ok(bundled.includes('package waystream:transform@0.3.0;'));
+  assert.ok(bundled.includes(`package ${CONTRACT};`), `the bundled WIT declares ${CONTRACT}`);
   const repo = new URL('../../../wit/waystream.wit', import.meta.url);
   try {
     await access(repo);

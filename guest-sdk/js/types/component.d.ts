@@ -1,5 +1,5 @@
 /// <reference path="./wit/transform-module.d.ts" />
-import type * as TransformInterface from 'waystream:transform/transform@0.3.0';
+import type * as TransformInterface from 'waystream:transform/transform@0.3.1';
 import type { Level, TransformClass } from './index.js';
 
 /** The contract's `transform` export, as componentize-js expects it (generated from the WIT). */

@@ -2,8 +2,8 @@
 // `Rejection`, the export's signatures) come from types/wit/, which scripts/wit-types.mjs
 // generates from wit/waystream.wit with jco; the SDK's own classes are declared here.
 /// <reference path="./wit/transform-module.d.ts" />
-import type * as Types from 'waystream:transform/types@0.3.0';
-import type * as LogImport from 'waystream:transform/log@0.3.0';
+import type * as Types from 'waystream:transform/types@0.3.1';
+import type * as LogImport from 'waystream:transform/log@0.3.1';
 
 /** The contract's `level` enum. */
 export type Level = LogImport.Level;

@@ -2,8 +2,8 @@
 /// <reference path="./interfaces/waystream-transform-log.d.ts" />
 /// <reference path="./interfaces/waystream-transform-transform.d.ts" />
 /// <reference path="./interfaces/waystream-transform-types.d.ts" />
-declare module 'waystream:transform/transform-module@0.3.0' {
-  export type * as WaystreamTransformLog030 from 'waystream:transform/log@0.3.0'; // import waystream:transform/log@0.3.0
-  export type * as WaystreamTransformTypes030 from 'waystream:transform/types@0.3.0'; // import waystream:transform/types@0.3.0
-  export * as transform from 'waystream:transform/transform@0.3.0'; // export waystream:transform/transform@0.3.0
+declare module 'waystream:transform/transform-module@0.3.1' {
+  export type * as WaystreamTransformLog031 from 'waystream:transform/log@0.3.1'; // import waystream:transform/log@0.3.1
+  export type * as WaystreamTransformTypes031 from 'waystream:transform/types@0.3.1'; // import waystream:transform/types@0.3.1
+  export * as transform from 'waystream:transform/transform@0.3.1'; // export waystream:transform/transform@0.3.1
 }

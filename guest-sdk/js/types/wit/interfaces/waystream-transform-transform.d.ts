@@ -1,6 +1,6 @@
 // Generated from wit/waystream.wit by scripts/wit-types.mjs (jco); do not edit.
 /// <reference path="./waystream-transform-types.d.ts" />
-declare module 'waystream:transform/transform@0.3.0' {
+declare module 'waystream:transform/transform@0.3.1' {
   /**
    * Called once per instance before any batch, with the module's configuration from the
    * pipeline config as a JSON document (`{}` when there is none). An error refuses the
@@ -23,6 +23,6 @@ declare module 'waystream:transform/transform@0.3.0' {
    * format is not understood: the host logs it and the instance starts fresh.
    */
   export function restore(state: Uint8Array): void;
-  export type Batch = import('waystream:transform/types@0.3.0').Batch;
-  export type Output = import('waystream:transform/types@0.3.0').Output;
+  export type Batch = import('waystream:transform/types@0.3.1').Batch;
+  export type Output = import('waystream:transform/types@0.3.1').Output;
 }

@@ -1,5 +1,5 @@
 // Generated from wit/waystream.wit by scripts/wit-types.mjs (jco); do not edit.
-declare module 'waystream:transform/types@0.3.0' {
+declare module 'waystream:transform/types@0.3.1' {
   /**
    * Who a point belongs to: one entry per trajectory in the batch's `trajectories` table.
    */
