@@ -4,7 +4,7 @@
 //! test (`host/tests/config_reference.rs`) parses it against these types, so the two
 //! cannot drift. Each table is a type here: [`PipelineConfig`] (the top level),
 //! [`ModuleConfig`] (`[[transforms]]`), [`SourceConfig`], [`SinkConfig`],
-//! [`DeadLetterConfig`] and [`Limits`]. Relative paths are relative to the config file's
+//! [`DeadLetterConfig`], [`Limits`] and [`StateConfig`](crate::chain::StateConfig). Relative paths are relative to the config file's
 //! folder (for the embedded default: the current directory).
 
 use std::collections::BTreeMap;
@@ -41,6 +41,9 @@ pub struct PipelineConfig {
     /// `[cache]`: where compiled modules are kept between runs.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// `[state]`: how much per-trajectory state the modules keep.
+    #[serde(default)]
+    pub state: crate::chain::StateConfig,
     /// `[http]`: the HTTP server (metrics, health, status, live page); off by default.
     #[serde(default)]
     pub http: crate::http::HttpConfig,

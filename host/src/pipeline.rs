@@ -54,12 +54,14 @@ impl Pipeline {
             config.require_pinned_digests,
         )?;
         let stop = Arc::default();
+        let mut chain = Chain::new(engine.clone(), modules)?;
+        chain.bound_state(&config.state);
         Ok(Pipeline {
             engine: engine.clone(),
             config: config.clone(),
             reloader: None,
             source: config.source.open(&config.base, config.batch_size)?,
-            chain: Chain::new(engine, modules)?,
+            chain,
             sink: config.sink.open(&config.base, &stop)?,
             dead_letter: config.dead_letter.open(&config.base, &stop)?,
             show_progress: true,
@@ -226,6 +228,7 @@ impl Pipeline {
         summary.snapshot_failures = status.snapshot_failures();
         summary.config_reloads = status.config_reloads();
         summary.peak_rss_bytes = crate::summary::peak_rss_bytes();
+        summary.state = self.chain.retention_stats();
         summary.cpu = crate::summary::CpuTime::now()
             .zip(cpu_before)
             .map(|(now, before)| now.since(before));

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::chain::StageStats;
+use crate::chain::{RetentionStats, StageStats};
 use crate::engine::Module;
 
 /// What a run did.
@@ -44,6 +44,9 @@ pub struct Summary {
     /// CPU time the process spent during the run (all threads), where the OS tells
     /// (Linux): with `wall`, how many cores the run kept busy and on what.
     pub cpu: Option<CpuTime>,
+    /// Trajectories the modules hold state for, and how many were dropped (see
+    /// `[state]`), when the state is bounded.
+    pub state: Option<RetentionStats>,
 }
 
 /// CPU time of the whole process: in its own code, and in the kernel on its behalf
@@ -141,6 +144,13 @@ impl fmt::Display for Summary {
         if let Some(bytes) = self.peak_rss_bytes {
             writeln!(f, "  peak RSS       {:>12.1} MB", bytes as f64 / 1e6)?;
         }
+        if let Some(state) = self.state {
+            writeln!(
+                f,
+                "  state          {:>12} trajectories held ({} dropped idle, {} over the bound)",
+                state.tracked, state.dropped_idle, state.dropped_bound
+            )?;
+        }
         if self.swaps + self.reload_failures > 0 {
             writeln!(
                 f,
@@ -231,6 +241,11 @@ impl Summary {
             "peak_rss_bytes": self.peak_rss_bytes,
             "cpu_user_s": self.cpu.map(|c| seconds(c.user)),
             "cpu_system_s": self.cpu.map(|c| seconds(c.system)),
+            "state": self.state.map(|s| serde_json::json!({
+                "trajectories_held": s.tracked,
+                "dropped_idle": s.dropped_idle,
+                "dropped_bound": s.dropped_bound,
+            })),
             "modules": modules,
         })
     }

@@ -218,6 +218,16 @@ fn metrics_health_status_and_page_follow_a_run() {
         value(&end, "waystream_reloads_total", &[("outcome", "refused")]),
         0.0
     );
+    let state = summary.state.expect("[state] bounds by default");
+    assert!(state.tracked > 0);
+    assert_eq!(
+        value(&end, "waystream_state_trajectories", &[]),
+        state.tracked as f64
+    );
+    assert_eq!(
+        value(&end, "waystream_state_dropped_total", &[("reason", "idle")]),
+        0.0
+    );
     assert!(value(&end, "process_resident_memory_bytes", &[]) > 1e6);
     assert!(value(&end, "process_cpu_seconds_total", &[]) > 0.0);
     drop(server);

@@ -1,11 +1,13 @@
 //! Per-trajectory state moved between chains (contract 0.3.1's `keyed-state`), with the
 //! built modules: what a host that takes over some trajectories needs so that they go on
 //! as if they had never moved. Modules built against 0.3.0 still load and keep their state
-//! whole.
+//! whole. Bounded state (`[state]`): the chain makes its modules forget the least recently
+//! seen trajectories, and a run whose trajectories end before they are dropped writes what
+//! an unbounded run writes.
 
 use std::path::Path;
 
-use waystream::chain::{Chain, ModuleState};
+use waystream::chain::{Chain, ModuleState, StateConfig};
 use waystream::engine::bindings::{Batch, RawLines, Records, Trajectory};
 use waystream::engine::{Engine, Module};
 use waystream::pipeline::load_modules;
@@ -34,15 +36,21 @@ fn key(id: &str) -> Trajectory {
 /// Lines `seqs` of trajectories `a` and `b`, walking north through the demo zones (so
 /// geofence's enter/exit flags and speed's distances both depend on the previous point).
 fn batch(seqs: std::ops::Range<u32>) -> Batch {
+    batch_of(&["a", "b"], seqs)
+}
+
+/// Lines `seqs` of each trajectory of `ids`, side by side, walking north.
+fn batch_of(ids: &[&str], seqs: std::ops::Range<u32>) -> Batch {
     let mut raw = RawLines::default();
-    for (t, lon) in [(0u32, 116.390), (1, 116.397)] {
+    for (t, _) in ids.iter().enumerate() {
+        let lon = 116.390 + 0.007 * t as f64;
         for seq in seqs.clone() {
             let line = plt_line(39.90 + 0.004 * f64::from(seq), lon, 100.0, seq * 30);
-            raw.push(line.as_bytes(), t, seq);
+            raw.push(line.as_bytes(), t as u32, seq);
         }
     }
     Batch {
-        trajectories: vec![key("a"), key("b")],
+        trajectories: ids.iter().map(|id| key(id)).collect(),
         zone_sets: Vec::new(),
         records: Records::Lines(raw),
     }
@@ -158,4 +166,100 @@ fn a_module_built_against_contract_0_3_0_loads_and_keeps_its_state_whole() {
         refused[0].1.contains("no per-trajectory state"),
         "{refused:?}"
     );
+}
+
+#[test]
+fn a_bounded_chain_forgets_the_least_recently_seen_trajectories_and_they_start_fresh() {
+    let mut chain = standard_chain();
+    chain.bound_state(&StateConfig {
+        idle_secs: 0,
+        max_trajectories: 3,
+    });
+    let ids = ["t0", "t1", "t2", "t3", "t4", "t5"];
+    for (n, id) in ids.iter().enumerate() {
+        chain.run(batch_of(&[id], 0..4), &mut Vec::new());
+        let held = chain.keys();
+        assert_eq!(held.len(), (n + 1).min(3), "{held:?}");
+    }
+    assert_eq!(chain.keys(), [key("t3"), key("t4"), key("t5")]);
+    let stats = chain.retention_stats().unwrap();
+    assert_eq!(
+        (stats.tracked, stats.dropped_bound, stats.dropped_idle),
+        (3, 3, 0)
+    );
+
+    // t5 goes on from its last point; t0, dropped, starts afresh.
+    let t5 = run_points(&mut chain, batch_of(&["t5"], 4..6));
+    assert!(t5[0].0.dist_m.is_some(), "{t5:?}");
+    let t0 = run_points(&mut chain, batch_of(&["t0"], 4..6));
+    assert_eq!(t0[0].0.dist_m, None, "{t0:?}");
+    assert!(
+        !chain.keys().contains(&key("t3")),
+        "t3 is now the least recent"
+    );
+}
+
+#[test]
+fn a_bounded_run_whose_trajectories_end_before_the_bound_writes_what_an_unbounded_one_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    for t in 0..40u32 {
+        let lon = 116.30 + 0.002 * f64::from(t);
+        let lines: Vec<String> = (0..30)
+            .map(|seq| plt_line(39.90 + 0.0005 * f64::from(seq), lon, 100.0, seq * 5))
+            .collect();
+        write_plt(
+            &input,
+            &format!("{:03}", t % 5),
+            &format!("2008102302{t:04}"),
+            &lines,
+        );
+    }
+    let outputs: Vec<(Vec<u8>, serde_json::Value)> = [
+        "idle_secs = 0\nmax_trajectories = 0",
+        "idle_secs = 0\nmax_trajectories = 8",
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(n, state)| {
+        let out = dir.path().join(format!("out{n}"));
+        let config = pipeline_config(
+            &input,
+            &out,
+            &Stage::standard_chain(),
+            &format!("batch_size = 16\n[state]\n{state}"),
+        );
+        let summary = run(&config);
+        assert!(summary.balanced());
+        let points = std::fs::read(out.join("points.ndjson")).unwrap();
+        (points, summary.to_json()["state"].clone())
+    })
+    .collect();
+    assert_eq!(
+        outputs[0].1,
+        serde_json::Value::Null,
+        "nothing bounded, nothing tracked"
+    );
+    let bounded = &outputs[1].1;
+    assert_eq!(bounded["dropped_idle"], 0);
+    assert!(
+        bounded["dropped_bound"].as_u64().unwrap() >= 32,
+        "{bounded}"
+    );
+    assert!(
+        bounded["trajectories_held"].as_u64().unwrap() <= 8,
+        "{bounded}"
+    );
+    assert_eq!(read_lines(&outputs[0].0), 40 * 30);
+    assert!(
+        outputs[0].0 == outputs[1].0,
+        "the bounded run wrote other documents"
+    );
+}
+
+fn read_lines(bytes: &[u8]) -> usize {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count()
 }

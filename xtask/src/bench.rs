@@ -124,6 +124,8 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
 
     e2e += "\n";
     e2e += &metrics_overhead(&bin("waystream"), &config)?;
+    e2e += "\n";
+    e2e += &bounded_state(&bin("state_bound"), root, &zones, options.smoke)?;
 
     let polyglot = if options.polyglot {
         crate::bench_polyglot::measure(root, &bin("waystream"), &data, &work)?
@@ -158,6 +160,30 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     // The unpacked data set (Geolife's licence forbids redistribution) does not stay around.
     std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     Ok(())
+}
+
+/// Resident memory with `[state] max_trajectories` at a tenth of the trajectories run, and
+/// without a bound, each in a process of its own (`benches/src/bin/state_bound.rs`).
+fn bounded_state(state_bound: &Path, root: &Path, zones: &Path, smoke: bool) -> Result<String> {
+    let trajectories: usize = if smoke { 4_000 } else { 2_000_000 };
+    let mut section = format!(
+        "- bounded state: {trajectories} trajectories of 4 points through parse-plt → geofence → speed in the host's chain, 256 per batch, RSS as they go (`target/release/state_bound`):\n"
+    );
+    for bound in [trajectories / 10, 0] {
+        let printed = output(
+            Command::new(state_bound)
+                .arg("--zones")
+                .arg(zones)
+                .arg("--modules")
+                .arg(root.join("target/modules"))
+                .args(["--trajectories", &trajectories.to_string()])
+                .args(["--max-trajectories", &bound.to_string()]),
+        )?;
+        section += "\n```text\n";
+        section += printed.trim_end();
+        section += "\n```\n";
+    }
+    Ok(section)
 }
 
 /// How many times each end-to-end run is repeated (the best counts: page-cache writeback

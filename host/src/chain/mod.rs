@@ -11,13 +11,16 @@
 //! Between batches the chain can take new module versions or a new module list (see
 //! [`swap`] and the [`crate::reload`] module): that is where hot reload lands. It can also
 //! hand out, take in and forget the state of given trajectories (see [`keyed`]): that is
-//! how state moves with a Kinesis shard and how memory stays bounded.
+//! how state moves with a Kinesis shard, and how memory stays bounded (see [`retention`]:
+//! idle trajectories and those beyond a bound are dropped after a batch).
 
 mod checks;
 mod keyed;
+pub mod retention;
 mod swap;
 
 pub use keyed::ModuleState;
+pub use retention::{RetentionStats, StateConfig};
 pub use swap::ChainEntry;
 
 use std::fmt;
@@ -29,6 +32,7 @@ use crate::dead_letter::DeadLetter;
 use crate::engine::bindings::{Batch, Output, PointColumns, Records};
 use crate::engine::{Engine, GuestError, Instance, Module};
 use crate::status::{ActiveVersion, ReloadStatus};
+use retention::Retention;
 
 /// Counters for one module of the chain.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -99,6 +103,8 @@ pub struct Chain {
     status: Arc<ReloadStatus>,
     /// Reused per batch: which input records a module rejected.
     rejected_mask: Vec<bool>,
+    /// Which trajectories to forget, when the state is bounded.
+    retention: Option<Retention>,
 }
 
 impl Chain {
@@ -117,7 +123,19 @@ impl Chain {
             stages,
             status,
             rejected_mask: Vec::new(),
+            retention: None,
         })
+    }
+
+    /// Bounds the modules' per-trajectory state as `config` says (by default the chain
+    /// forgets nothing).
+    pub fn bound_state(&mut self, config: &StateConfig) {
+        self.retention = Retention::new(config, Instant::now());
+    }
+
+    /// Trajectories tracked and dropped, when the state is bounded.
+    pub fn retention_stats(&self) -> Option<RetentionStats> {
+        self.retention.as_ref().map(Retention::stats)
     }
 
     /// The engine the chain's modules run on (new versions must be loaded on it).
@@ -178,6 +196,14 @@ impl Chain {
         }
         if let Records::Points(p) = &mut work.records {
             points = std::mem::take(p);
+        }
+        if let Some(retention) = &mut self.retention {
+            let now = Instant::now();
+            retention.saw(&batch.trajectories, now);
+            let due = retention.due(now);
+            if !due.is_empty() {
+                self.drop_keys(&due);
+            }
         }
         ChainOutput {
             points,

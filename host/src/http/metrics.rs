@@ -175,6 +175,16 @@ const DESCRIPTIONS: &[(&str, Option<Unit>, &str)] = &[
         None,
         "Pipeline configs reloaded.",
     ),
+    (
+        "waystream_state_trajectories",
+        None,
+        "Trajectories the chain's modules may hold state for (tracked when [state] bounds it).",
+    ),
+    (
+        "waystream_state_dropped_total",
+        None,
+        "Trajectories whose state the modules dropped, by reason: idle (not seen for idle_secs), bound (beyond max_trajectories).",
+    ),
 ];
 
 /// The name of every metric the host exports (a histogram's series add `_bucket`,

@@ -120,6 +120,9 @@ struct RunMetrics {
     reloads_rolled_back: Counter,
     snapshot_failures: Counter,
     config_reloads: Counter,
+    state_trajectories: Gauge,
+    state_dropped_idle: Counter,
+    state_dropped_bound: Counter,
 }
 
 /// What the page has not been sent yet, and what a page that opens gets.
@@ -192,6 +195,11 @@ impl Observer {
                 .counter("waystream_reloads_total", &[("outcome", "rolled_back")]),
             snapshot_failures: metrics.counter("waystream_snapshot_failures_total", &[]),
             config_reloads: metrics.counter("waystream_config_reloads_total", &[]),
+            state_trajectories: metrics.gauge("waystream_state_trajectories", &[]),
+            state_dropped_idle: metrics
+                .counter("waystream_state_dropped_total", &[("reason", "idle")]),
+            state_dropped_bound: metrics
+                .counter("waystream_state_dropped_total", &[("reason", "bound")]),
         };
         run.ready.set(0.0);
         Arc::new(Observer {
@@ -247,6 +255,11 @@ impl Observer {
             self.run.records_in.increment(records);
             self.run.chain_batch.record(elapsed.as_secs_f64());
             self.run.output_wait.record(waited.as_secs_f64());
+        }
+        if let Some(state) = chain.retention_stats() {
+            self.run.state_trajectories.set(state.tracked as f64);
+            self.run.state_dropped_idle.absolute(state.dropped_idle);
+            self.run.state_dropped_bound.absolute(state.dropped_bound);
         }
         let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
         for (module, stats) in chain.stats() {
