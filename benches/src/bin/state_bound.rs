@@ -96,12 +96,14 @@ fn main() -> Result<()> {
         dead.clear();
         let before = seen;
         seen += n;
-        if at_bound.is_none() && args.max_trajectories > 0 && seen >= args.max_trajectories {
-            at_bound = resident_bytes();
-        }
         if seen / every != before / every || seen == args.trajectories {
-            let held = chain.retention_stats().map_or(seen, |stats| stats.tracked);
-            println!("{seen:>12} {held:>12} {:>10.1}", mib(resident_bytes()));
+            let stats = chain.retention_stats();
+            let held = stats.map_or(seen, |stats| stats.tracked);
+            let rss = resident_bytes();
+            println!("{seen:>12} {held:>12} {:>10.1}", mib(rss));
+            if at_bound.is_none() && stats.is_some_and(|s| s.dropped_bound > 0) {
+                at_bound = rss;
+            }
         }
     }
     let end = resident_bytes();
@@ -113,7 +115,7 @@ fn main() -> Result<()> {
     );
     if let Some(at_bound) = at_bound {
         println!(
-            "growth after the bound was reached: {:.1} MiB",
+            "growth from the first sample after the bound was reached: {:.1} MiB",
             mib(end) - mib(Some(at_bound))
         );
     }

@@ -42,7 +42,7 @@ fn default_idle_secs() -> u64 {
 }
 
 fn default_max_trajectories() -> usize {
-    1_000_000
+    100_000
 }
 
 impl Default for StateConfig {
@@ -65,18 +65,15 @@ pub struct RetentionStats {
     pub dropped_bound: u64,
 }
 
-struct Seen {
-    trajectory: Trajectory,
-    at: Instant,
-}
-
 /// When each trajectory was last seen, and which are due to be dropped.
 pub struct Retention {
     idle: Option<Duration>,
     max: Option<usize>,
-    /// Keyed by `user \0 id`, built in `key` (reused), so a lookup allocates nothing.
-    seen: HashMap<String, Seen>,
-    key: String,
+    /// When each trajectory was last seen, keyed by its user's bytes, 0xFF (a byte UTF-8
+    /// never has), its id's bytes: one allocation per trajectory, and a lookup through
+    /// `key` (reused) allocates nothing.
+    seen: HashMap<Box<[u8]>, Instant>,
+    key: Vec<u8>,
     next_idle_sweep: Instant,
     stats: RetentionStats,
 }
@@ -90,7 +87,7 @@ impl Retention {
             idle,
             max,
             seen: HashMap::new(),
-            key: String::new(),
+            key: Vec::new(),
             next_idle_sweep: now + sweep_every(idle),
             stats: RetentionStats::default(),
         })
@@ -100,19 +97,13 @@ impl Retention {
     pub fn saw(&mut self, trajectories: &[Trajectory], now: Instant) {
         for trajectory in trajectories {
             self.key.clear();
-            self.key.push_str(&trajectory.user);
-            self.key.push('\0');
-            self.key.push_str(&trajectory.id);
-            match self.seen.get_mut(self.key.as_str()) {
-                Some(seen) => seen.at = now,
+            self.key.extend_from_slice(trajectory.user.as_bytes());
+            self.key.push(SEPARATOR);
+            self.key.extend_from_slice(trajectory.id.as_bytes());
+            match self.seen.get_mut(self.key.as_slice()) {
+                Some(at) => *at = now,
                 None => {
-                    self.seen.insert(
-                        self.key.clone(),
-                        Seen {
-                            trajectory: trajectory.clone(),
-                            at: now,
-                        },
-                    );
+                    self.seen.insert(self.key.as_slice().into(), now);
                 }
             }
         }
@@ -126,10 +117,10 @@ impl Retention {
             && now >= self.next_idle_sweep
         {
             self.next_idle_sweep = now + sweep_every(self.idle);
-            self.seen.retain(|_, seen| {
-                let keep = now.saturating_duration_since(seen.at) < idle;
+            self.seen.retain(|key, at| {
+                let keep = now.saturating_duration_since(*at) < idle;
                 if !keep {
-                    due.push(seen.trajectory.clone());
+                    due.push(trajectory_of(key));
                 }
                 keep
             });
@@ -139,17 +130,17 @@ impl Retention {
             && self.seen.len() > max + max / 16
         {
             // The oldest `len - max` go: find the cut in O(n), not a full sort.
-            let mut ages: Vec<Instant> = self.seen.values().map(|s| s.at).collect();
+            let mut ages: Vec<Instant> = self.seen.values().copied().collect();
             let excess = ages.len() - max;
             let (_, cut, _) = ages.select_nth_unstable(excess - 1);
             let cut = *cut;
             // Ties at the cut may leave a few more than `max`; never fewer.
             let mut left = excess;
-            self.seen.retain(|_, seen| {
-                let drop = left > 0 && seen.at <= cut;
+            self.seen.retain(|key, at| {
+                let drop = left > 0 && *at <= cut;
                 if drop {
                     left -= 1;
-                    due.push(seen.trajectory.clone());
+                    due.push(trajectory_of(key));
                 }
                 !drop
             });
@@ -162,6 +153,22 @@ impl Retention {
     /// What is tracked and what was dropped so far.
     pub fn stats(&self) -> RetentionStats {
         self.stats
+    }
+}
+
+/// Between a trajectory's user and id in [`Retention`]'s keys.
+const SEPARATOR: u8 = 0xFF;
+
+/// The trajectory a key of [`Retention::seen`] was made from.
+fn trajectory_of(key: &[u8]) -> Trajectory {
+    let split = key
+        .iter()
+        .position(|&b| b == SEPARATOR)
+        .unwrap_or(key.len());
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    Trajectory {
+        user: text(&key[..split]),
+        id: text(key.get(split + 1..).unwrap_or_default()),
     }
 }
 
@@ -239,11 +246,30 @@ mod tests {
         // one still held (but 0, seen all along).
         let id = |t: &Trajectory| t.id[1..].parse::<usize>().unwrap();
         let ids: Vec<usize> = dropped.iter().map(id).collect();
-        let held: Vec<usize> = retention.seen.values().map(|s| id(&s.trajectory)).collect();
+        let held: Vec<usize> = retention
+            .seen
+            .keys()
+            .map(|key| id(&trajectory_of(key)))
+            .collect();
         let oldest_held = held.iter().filter(|&&n| n != 0).min().unwrap();
         assert!(ids.iter().all(|n| n < oldest_held), "{ids:?} {held:?}");
         assert_eq!(ids.len() + held.len(), 1000);
         assert_eq!(retention.stats().dropped_bound, ids.len() as u64);
+    }
+
+    #[test]
+    fn a_key_gives_back_its_trajectory_whatever_the_names_hold() {
+        for (user, id) in [("007", "2008"), ("", ""), ("a\0b", "ü/x"), ("x", "")] {
+            let start = Instant::now();
+            let mut retention = Retention::new(&config(0, 1), start).unwrap();
+            let trajectory = Trajectory {
+                user: user.into(),
+                id: id.into(),
+            };
+            retention.saw(std::slice::from_ref(&trajectory), start);
+            let key = retention.seen.keys().next().unwrap();
+            assert_eq!(trajectory_of(key), trajectory);
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@
 //!   digest, tags its log lines, reload events and dead letters.
 //!
 //! Changes that need a new source or sinks (`[source]`, `[sink]`, `[dead_letter]`,
-//! `batch_size`, `[limits]`) are logged and take effect at the next start.
+//! `batch_size`, `[limits]`, `[state]`, `[http]`) are logged and take effect at the next start.
 //!
 //! [`Chain`]: crate::chain::Chain
 
@@ -316,6 +316,8 @@ impl ReloadThread {
                     ),
                     ("batch_size", config.batch_size != self.config.batch_size),
                     ("[limits]", config.limits != self.config.limits),
+                    ("[state]", config.state != self.config.state),
+                    ("[http]", config.http != self.config.http),
                 ] {
                     if changed {
                         tracing::warn!(
