@@ -10,7 +10,8 @@
 //! * [`sources`]: where batches of raw lines come from (PLT files; Kinesis with the `aws`
 //!   feature).
 //! * [`engine`]: wasmtime, the WIT bindings, module versions and sandboxed instances.
-//! * [`chain`]: a batch through every module, with the output checked at each step.
+//! * [`chain`]: a batch through every module, with the output checked at each step;
+//!   per-trajectory state moved between chains, and bounded (`chain::retention`).
 //! * [`dead_letter`]: records that did not make it, with their [`cause`].
 //! * [`sinks`]: where encoded documents and dead letters go (NDJSON files; Firehose and S3
 //!   with the `aws` feature). The documents themselves are `waystream_contract::document`.
