@@ -11,7 +11,7 @@ use waystream_tests::aws::{
     Host, LocalAws, Placed, PointRecord, document_key, interleave, kinesis_source, local_aws,
     point_records, record_key, unique, wait_until,
 };
-use waystream_tests::http::{observations, scrape, value, values};
+use waystream_tests::http::{get, observations, scrape, value, values};
 
 /// The shards `host`'s metrics say it holds (`waystream_leases_held` must agree), each
 /// with its reader's `MillisBehindLatest` (which must be there).
@@ -533,6 +533,57 @@ fn an_at_timestamp_lease_without_starting_timestamp_is_a_clear_error_at_start() 
             && log.contains("set starting_timestamp"),
         "{log}"
     );
+}
+
+/// Readiness follows the lease table: a host whose lease rounds fail (the table deleted
+/// under it) answers 503 on `/health/ready` with the round's error, stays live, and is
+/// ready again once the table is back.
+#[test]
+#[ignore = "needs the local AWS servers: `cargo xtask test` starts them and runs it"]
+fn readiness_is_lost_while_the_lease_table_is_out_of_reach_and_comes_back_with_it() {
+    let aws = local_aws("readiness_follows_the_lease_table");
+    let (stream, table) = (&unique("ready"), &unique("ready-leases"));
+    aws.create_stream(stream, 1);
+    let records = point_records("ready", 2, 20);
+    aws.put(stream, &records);
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::start(
+        &dir.path().join("a"),
+        &kinesis_source(stream, table, "host-a", "failover_time_ms = 1500"),
+    );
+    wait_for_all(&records, &[&host], Duration::from_secs(60));
+    let ready = || get(host.http, "/health/ready").unwrap();
+    assert_eq!(ready().0, 200, "{}", ready().1);
+
+    aws.runtime.block_on(async {
+        aws.dynamodb
+            .delete_table()
+            .table_name(table.as_str())
+            .send()
+            .await
+            .unwrap();
+    });
+    let mut last = (0, String::new());
+    let lost = wait_until(Duration::from_secs(30), || {
+        last = ready();
+        last.0 == 503
+    });
+    assert!(lost, "still ready: {last:?}\n{}", host.log_text());
+    let body: serde_json::Value = serde_json::from_str(&last.1).unwrap();
+    assert_eq!(body["ready"], false);
+    assert!(
+        body["source_problem"]
+            .as_str()
+            .is_some_and(|p| !p.is_empty()),
+        "{body}"
+    );
+    assert_eq!(get(host.http, "/health/live").unwrap().0, 200);
+    assert_eq!(value(&scrape(host.http), "waystream_ready", &[]), 0.0);
+
+    create_kcl_table(&aws, table);
+    let back = wait_until(Duration::from_secs(30), || ready().0 == 200);
+    assert!(back, "not ready again: {:?}\n{}", ready(), host.log_text());
+    host.kill();
 }
 
 /// Records of `trajectory` `seq_from..seq_to`, KPL-aggregated into one Kinesis record.

@@ -2,7 +2,9 @@
 //! its reader is behind the tip (`MillisBehindLatest` of the last GetRecords) and when its
 //! checkpoint was last written; how many leases this worker holds and how many it took
 //! over from other workers; and how old records were when the pipeline acknowledged them
-//! (now − the oldest `ApproximateArrivalTimestamp` of each acknowledged batch).
+//! (now − the oldest `ApproximateArrivalTimestamp` of each acknowledged batch); and why
+//! the worker's last round failed, while it does (the lease table or the stream out of
+//! reach: what readiness reports).
 //!
 //! Written by the readers, the worker, the checkpointer and the acknowledgements; read
 //! with [`ConsumerStats::snapshot`]. Each write is one short lock, once per GetRecords
@@ -27,6 +29,7 @@ struct Inner {
     leases_held: u64,
     takeovers: u64,
     ack_ages: Vec<Duration>,
+    round_error: Option<String>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -57,6 +60,9 @@ pub struct StatsSnapshot {
     pub shards: Vec<ShardSnapshot>,
     /// Ages of the acknowledged batches' oldest records since the last snapshot.
     pub ack_ages: Vec<Duration>,
+    /// Why the worker's last round (renewing and taking leases, listing shards) failed,
+    /// until a round succeeds again.
+    pub round_error: Option<String>,
 }
 
 impl ConsumerStats {
@@ -97,6 +103,11 @@ impl ConsumerStats {
         }
     }
 
+    /// The worker's round succeeded (`None`) or failed, and why.
+    pub fn round(&self, error: Option<String>) {
+        self.inner().round_error = error;
+    }
+
     /// A batch whose oldest record arrived `age` ago was acknowledged.
     pub fn acknowledged(&self, age: Duration) {
         let mut inner = self.inner();
@@ -122,6 +133,7 @@ impl ConsumerStats {
                 })
                 .collect(),
             ack_ages: std::mem::take(&mut inner.ack_ages),
+            round_error: inner.round_error.clone(),
         }
     }
 }
@@ -155,5 +167,16 @@ mod tests {
         assert_eq!(snapshot.leases_held, 1);
         assert_eq!(snapshot.shards.len(), 1);
         assert_eq!(snapshot.shards[0].shard, "shard-1");
+        assert_eq!(snapshot.round_error, None);
+        stats.round(Some("lease table: ResourceNotFoundException".into()));
+        assert!(
+            stats
+                .snapshot()
+                .round_error
+                .unwrap()
+                .contains("lease table")
+        );
+        stats.round(None);
+        assert_eq!(stats.snapshot().round_error, None);
     }
 }

@@ -99,13 +99,13 @@ impl Worker {
             let wait = match self.round().await {
                 Ok(()) => {
                     retrier.succeeded();
+                    self.stats.round(None);
                     self.settings.failover / 3
                 }
                 Err(e) => {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        "kinesis worker round failed; retrying"
-                    );
+                    let error = format!("{e:#}");
+                    tracing::warn!(error, "kinesis worker round failed; retrying");
+                    self.stats.round(Some(error));
                     retrier.failed().unwrap_or(retry::SHARD_POLL.backoff.max)
                 }
             };

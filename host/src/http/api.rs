@@ -102,7 +102,12 @@ async fn ready(State(observer): State<Arc<Observer>>) -> Response {
         .into_iter()
         .map(|m| json!({ "module": m.module, "generation": m.generation }))
         .collect();
-    (code, Json(json!({ "ready": ready, "modules": modules }))).into_response()
+    let body = json!({
+        "ready": ready,
+        "modules": modules,
+        "source_problem": observer.source_problem(),
+    });
+    (code, Json(body)).into_response()
 }
 
 async fn status(State(observer): State<Arc<Observer>>) -> Json<serde_json::Value> {

@@ -28,7 +28,7 @@ const DESCRIPTIONS: &[(&str, Option<Unit>, &str)] = &[
     (
         "waystream_ready",
         None,
-        "1 while the pipeline runs (modules loaded, source open), else 0.",
+        "1 while the pipeline runs (modules loaded, source open and able to read), else 0.",
     ),
     (
         "waystream_records_in_total",

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `/metrics` | Prometheus text format (see [`metrics`] for the names) |
 //! | `/health/live` | 200 while the process serves requests (a trapping module does not change it) |
-//! | `/health/ready` | 200 once every module is loaded and the source is open, 503 before and after the run |
+//! | `/health/ready` | 200 once every module is loaded and the source is open, 503 before and after the run, and while the source reports it cannot work (Kinesis: its last lease round failed; the body's `source_problem` says why) |
 //! | `/status` | JSON: the chain (module, digest, generation, counters), recent reload events and dead-letter causes |
 //! | `/` | the live page: recent points on a map over the geofence zones, modules, reloads, dead letters |
 //! | `/api/state`, `/api/events` | the page's data: a JSON snapshot, then Server-Sent Events |

@@ -217,9 +217,17 @@ impl Observer {
         })
     }
 
-    /// Whether the pipeline runs: modules loaded and the source open.
+    /// Whether the pipeline can do its work: modules loaded, the source open and, as far
+    /// as it reports, able to read (see [`Observer::source_problem`]).
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        self.ready.load(Ordering::Relaxed) && self.source_problem().is_none()
+    }
+
+    /// Why the source cannot do its work now (for Kinesis: its last lease round failed),
+    /// as it last reported.
+    pub fn source_problem(&self) -> Option<String> {
+        let source = self.source.lock().unwrap_or_else(|e| e.into_inner());
+        source.as_ref().and_then(|stats| stats.problem.clone())
     }
 
     /// Marks the pipeline running (or finished).
@@ -326,6 +334,8 @@ impl Observer {
         drop(shards);
         stats.ack_ages.clear();
         *self.source.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
+        let ready = self.is_ready();
+        self.run.ready.set(if ready { 1.0 } else { 0.0 });
     }
 
     /// The leases the source holds, with each shard's lag and checkpoint age, as JSON

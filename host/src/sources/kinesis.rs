@@ -60,6 +60,7 @@ impl Source for KinesisSource {
                 .map(|s| (s.shard, s.millis_behind_latest, s.checkpoint_age))
                 .collect(),
             ack_ages: stats.ack_ages,
+            problem: stats.round_error,
         })
     }
 }

@@ -42,6 +42,10 @@ pub struct SourceStats {
     /// Age of the oldest record of each batch acknowledged since the last call (now − its
     /// arrival in the stream).
     pub ack_ages: Vec<std::time::Duration>,
+    /// Why the source cannot do its work now, while it cannot (for Kinesis: the last
+    /// lease round failed, so the lease table or the stream is out of reach). The host is
+    /// not ready meanwhile.
+    pub problem: Option<String>,
 }
 
 /// Called once a batch's documents and dead letters are durable in the sinks.
