@@ -6,10 +6,12 @@
 //! is the cost of the sandbox and the boundary, nothing else.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use waystream::engine::bindings as host;
+use waystream::engine::{Engine, Module};
 use waystream::sources::{FilesSource, FilesSourceConfig, Source};
 use waystream_guest::{self as guest, Transform};
 
@@ -78,6 +80,36 @@ pub fn zones_config(path: &Path) -> Result<String> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(format!("{{\"zones\":{text}}}"))
+}
+
+/// The component `<modules>/<name>.wasm`, loaded as module `name` with `config` (the JSON
+/// its `init` takes).
+pub fn load_module(
+    engine: &Arc<Engine>,
+    modules: &Path,
+    name: &str,
+    config: &str,
+) -> Result<Arc<Module>> {
+    Module::load(
+        engine,
+        name,
+        &modules.join(format!("{name}.wasm")),
+        config.into(),
+    )
+}
+
+/// The measured chain's modules: parse-plt → geofence (with `zones`, from
+/// [`zones_config`]) → speed, from the folder `modules`.
+pub fn chain_modules(
+    engine: &Arc<Engine>,
+    modules: &Path,
+    zones: &str,
+) -> Result<Vec<Arc<Module>>> {
+    Ok(vec![
+        load_module(engine, modules, "parse-plt", "{}")?,
+        load_module(engine, modules, "geofence", zones)?,
+        load_module(engine, modules, "speed", "{}")?,
+    ])
 }
 
 /// Records per second.

@@ -167,7 +167,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
 fn bounded_state(state_bound: &Path, root: &Path, zones: &Path, smoke: bool) -> Result<String> {
     let trajectories: usize = if smoke { 4_000 } else { 2_000_000 };
     let mut section = format!(
-        "- bounded state: {trajectories} trajectories of 4 points through parse-plt → geofence → speed in the host's chain, 256 per batch, RSS as they go (`target/release/state_bound`):\n"
+        "- bounded state: {trajectories} trajectories of 4 points through parse-plt → geofence → speed in the host's chain, 256 per batch, RSS as they go (`benches/src/bin/state_bound.rs`):\n"
     );
     for bound in [trajectories / 10, 0] {
         let printed = output(

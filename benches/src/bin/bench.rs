@@ -58,15 +58,7 @@ struct Row {
 fn main() -> Result<()> {
     let args = Args::parse();
     let engine = Engine::new(Limits::default())?;
-    let load_into = |engine: &Arc<Engine>, name: &str, config: String| -> Result<Arc<Module>> {
-        Module::load(
-            engine,
-            name,
-            &args.modules.join(format!("{name}.wasm")),
-            config,
-        )
-    };
-    let load = |name: &str, config: String| load_into(&engine, name, config);
+    let load = |name: &str, config: &str| load_module(&engine, &args.modules, name, config);
     let zones12 = zones_config(&args.zones)?;
     let zones2500 = zones_config(&args.grid)?;
     let lines = read_batches(&args.data, args.batch)?;
@@ -74,7 +66,7 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
 
     // Each module alone, fed what the module before it produced.
-    let parse = load("parse-plt", "{}".into())?;
+    let parse = load("parse-plt", "{}")?;
     let (parse_wasm, parse_native) = alternate(
         || wasm_stage(&engine, parse.clone(), &lines, Keep::Nothing),
         || native_stage::<parse_plt::ParsePlt>("{}", &lines),
@@ -91,7 +83,7 @@ fn main() -> Result<()> {
         ("geofence, 12 zones", &zones12),
         ("geofence, 2,500 zones", &zones2500),
     ] {
-        let fence = load("geofence", config.clone())?;
+        let fence = load("geofence", config)?;
         let (wasm, native) = alternate(
             || wasm_stage(&engine, fence.clone(), &points, Keep::Nothing),
             || native_stage::<geofence::Geofence>(config, &points),
@@ -103,7 +95,7 @@ fn main() -> Result<()> {
             native: Some(native),
         });
     }
-    let speed = load("speed", "{}".into())?;
+    let speed = load("speed", "{}")?;
     let (speed_wasm, speed_native) = alternate(
         || wasm_stage(&engine, speed.clone(), &points, Keep::Nothing),
         || native_stage::<speed::Speed>("{}", &points),
@@ -117,11 +109,7 @@ fn main() -> Result<()> {
 
     // The whole chain: the host's chain (accounting checks included) against the three
     // transforms called one after the other.
-    let modules = vec![
-        load("parse-plt", "{}".into())?,
-        load("geofence", zones12.clone())?,
-        load("speed", "{}".into())?,
-    ];
+    let modules = chain_modules(&engine, &args.modules, &zones12)?;
     let (chain_wasm, chain_native) = alternate(
         || wasm_chain(&engine, &modules, &lines, Keep::Nothing),
         || native_chain(&lines, &zones12),
@@ -138,11 +126,7 @@ fn main() -> Result<()> {
         call_timeout_ms: 0,
         ..Limits::default()
     })?;
-    let untimed_modules = vec![
-        load_into(&untimed, "parse-plt", "{}".into())?,
-        load_into(&untimed, "geofence", zones12.clone())?,
-        load_into(&untimed, "speed", "{}".into())?,
-    ];
+    let untimed_modules = chain_modules(&untimed, &args.modules, &zones12)?;
     let (untimed_wasm, untimed_native) = alternate(
         || wasm_chain(&untimed, &untimed_modules, &lines, Keep::Nothing),
         || native_chain(&lines, &zones12),

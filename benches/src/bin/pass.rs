@@ -19,7 +19,7 @@ use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use waystream::chain::Chain;
 use waystream::engine::bindings as host;
-use waystream::engine::{Engine, Instance, Limits, Module};
+use waystream::engine::{Engine, Instance, Limits};
 use waystream_benches::*;
 use waystream_guest::{self as guest, Transform};
 
@@ -70,24 +70,12 @@ fn main() -> Result<()> {
         call_timeout_ms: timeout,
         ..Limits::default()
     })?;
-    let load = |name: &str, config: &str| {
-        Module::load(
-            &engine,
-            name,
-            &args.modules.join(format!("{name}.wasm")),
-            config.into(),
-        )
-    };
     // One closure per measurement: a whole timed pass over the data (inputs converted
     // before the clock starts), returning the points out and the time.
     type Pass<'a> = Box<dyn FnMut() -> Result<(usize, Duration)> + 'a>;
     let mut pass: Pass = match args.what {
         What::ChainWasm | What::ChainWasmUntimed => {
-            let modules = vec![
-                load("parse-plt", "{}")?,
-                load("geofence", &zones)?,
-                load("speed", "{}")?,
-            ];
+            let modules = chain_modules(&engine, &args.modules, &zones)?;
             let mut chain = Chain::new(engine.clone(), modules)?;
             Box::new(move || timed(|| Ok(measured::chain_wasm(&mut chain, &lines))))
         }
@@ -99,7 +87,8 @@ fn main() -> Result<()> {
             })
         }
         What::ParseWasm => {
-            let mut instance = Instance::new(&engine, load("parse-plt", "{}")?)?;
+            let parse = load_module(&engine, &args.modules, "parse-plt", "{}")?;
+            let mut instance = Instance::new(&engine, parse)?;
             let engine = engine.clone();
             Box::new(move || timed(|| measured::stage_wasm(&engine, &mut instance, &lines)))
         }

@@ -21,9 +21,9 @@ use anyhow::Result;
 use clap::Parser;
 use waystream::chain::{Chain, StateConfig};
 use waystream::engine::bindings::{Batch, RawLines, Records, Trajectory};
-use waystream::engine::{Engine, Limits, Module};
+use waystream::engine::{Engine, Limits};
 use waystream::summary::resident_bytes;
-use waystream_benches::zones_config;
+use waystream_benches::{chain_modules, zones_config};
 use waystream_tests::plt_line;
 
 #[derive(Parser)]
@@ -59,21 +59,8 @@ fn main() -> Result<()> {
         memory_mib: 4096,
         ..Limits::default()
     })?;
-    let zones = zones_config(&args.zones)?;
-    let load = |name: &str, config: &str| {
-        Module::load(
-            &engine,
-            name,
-            &args.modules.join(format!("{name}.wasm")),
-            config.into(),
-        )
-    };
-    let modules = vec![
-        load("parse-plt", "{}")?,
-        load("geofence", &zones)?,
-        load("speed", "{}")?,
-    ];
-    let mut chain = Chain::new(engine.clone(), modules)?;
+    let modules = chain_modules(&engine, &args.modules, &zones_config(&args.zones)?)?;
+    let mut chain = Chain::new(engine, modules)?;
     chain.bound_state(&StateConfig {
         idle_secs: 0,
         max_trajectories: args.max_trajectories,

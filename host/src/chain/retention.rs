@@ -75,7 +75,8 @@ pub struct Retention {
     seen: HashMap<Box<[u8]>, Instant>,
     key: Vec<u8>,
     next_idle_sweep: Instant,
-    stats: RetentionStats,
+    dropped_idle: u64,
+    dropped_bound: u64,
 }
 
 impl Retention {
@@ -89,7 +90,8 @@ impl Retention {
             seen: HashMap::new(),
             key: Vec::new(),
             next_idle_sweep: now + sweep_every(idle),
-            stats: RetentionStats::default(),
+            dropped_idle: 0,
+            dropped_bound: 0,
         })
     }
 
@@ -107,7 +109,6 @@ impl Retention {
                 }
             }
         }
-        self.stats.tracked = self.seen.len();
     }
 
     /// The trajectories to drop at `now`; they are no longer tracked.
@@ -124,7 +125,7 @@ impl Retention {
                 }
                 keep
             });
-            self.stats.dropped_idle += due.len() as u64;
+            self.dropped_idle += due.len() as u64;
         }
         if let Some(max) = self.max
             && self.seen.len() > max + max / 16
@@ -144,15 +145,18 @@ impl Retention {
                 }
                 !drop
             });
-            self.stats.dropped_bound += (excess - left) as u64;
+            self.dropped_bound += (excess - left) as u64;
         }
-        self.stats.tracked = self.seen.len();
         due
     }
 
     /// What is tracked and what was dropped so far.
     pub fn stats(&self) -> RetentionStats {
-        self.stats
+        RetentionStats {
+            tracked: self.seen.len(),
+            dropped_idle: self.dropped_idle,
+            dropped_bound: self.dropped_bound,
+        }
     }
 }
 

@@ -333,9 +333,9 @@ impl Observer {
         }
         drop(shards);
         stats.ack_ages.clear();
-        *self.source.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
-        let ready = self.is_ready();
+        let ready = self.ready.load(Ordering::Relaxed) && stats.problem.is_none();
         self.run.ready.set(if ready { 1.0 } else { 0.0 });
+        *self.source.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
     }
 
     /// The leases the source holds, with each shard's lag and checkpoint age, as JSON
