@@ -18,6 +18,15 @@ pub fn partition_key(user: &str, trajectory: &str) -> String {
     format!("{user}/{trajectory}")
 }
 
+/// The 128-bit hash key Kinesis derives from a partition key (its MD5, big-endian): the
+/// record goes to the open shard whose hash key range holds it. A consumer uses it to
+/// tell which trajectories a shard carries.
+#[cfg(feature = "kpl")]
+pub fn hash_key(partition_key: &str) -> u128 {
+    use md5::{Digest, Md5};
+    u128::from_be_bytes(Md5::digest(partition_key.as_bytes()).into())
+}
+
 /// Appends a record's data for line `seq` to `out`.
 pub fn encode(seq: u32, line: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(seq.to_string().as_bytes());
@@ -69,6 +78,13 @@ pub fn decode<'a>(partition_key: &'a str, data: &'a [u8]) -> Result<LineRecord<'
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "kpl")]
+    #[test]
+    fn the_hash_key_is_the_big_endian_md5_of_the_partition_key() {
+        // MD5("abc") = 900150983cd24fb0d6963f7d28e17f72 (RFC 1321's test suite).
+        assert_eq!(hash_key("abc"), 0x900150983cd24fb0d6963f7d28e17f72);
+    }
 
     #[test]
     fn round_trip() {

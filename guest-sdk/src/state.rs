@@ -65,3 +65,23 @@ pub fn load<T: DeserializeOwned>(
     debug_assert_eq!(versioned.version, version);
     Ok(Some(versioned.state))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_floats_read_back_to_the_same_bits() {
+        // Values the default serde_json parser reads back one unit in the last place off.
+        let mut x = 39.900999999999996_f64;
+        let mut values = Vec::new();
+        for _ in 0..10_000 {
+            values.push(x);
+            x = x * 1.000_000_1 + 1e-7;
+        }
+        let back: Vec<f64> = load("test", 1, &save(1, &values)).unwrap().unwrap();
+        for (a, b) in values.iter().zip(&back) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{a} came back as {b}");
+        }
+    }
+}

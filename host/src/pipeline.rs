@@ -167,8 +167,14 @@ impl Pipeline {
                     records_in += records;
                     let mut dead = next.rejected;
                     let started = Instant::now();
+                    for (trajectories, saved) in next.state.restore {
+                        chain.replace_state(&trajectories, &saved);
+                    }
                     let chain_output =
                         (!next.batch.is_empty()).then(|| chain.run(next.batch, &mut dead));
+                    for (trajectories, deliver) in next.state.capture {
+                        deliver(chain.capture_state(&trajectories));
+                    }
                     let ran = started.elapsed();
                     let output = Output {
                         chain: chain_output,

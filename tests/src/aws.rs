@@ -106,6 +106,41 @@ pub struct Placed {
 }
 
 impl LocalAws {
+    /// The text of every object in `bucket`, by object key.
+    pub fn objects(&self, bucket: &str) -> HashMap<String, String> {
+        self.runtime.block_on(async {
+            let mut out = HashMap::new();
+            let listed = self
+                .s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .send()
+                .await
+                .unwrap();
+            for object in listed.contents() {
+                let key = object.key().unwrap();
+                let body = self
+                    .s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .unwrap();
+                let bytes = body.body.collect().await.unwrap().into_bytes();
+                out.insert(key.to_string(), String::from_utf8(bytes.to_vec()).unwrap());
+            }
+            out
+        })
+    }
+
+    /// Creates an S3 bucket.
+    pub fn create_bucket(&self, bucket: &str) {
+        self.runtime
+            .block_on(self.s3.create_bucket().bucket(bucket).send())
+            .unwrap();
+    }
+
     /// Creates a stream and waits until it is active.
     pub fn create_stream(&self, stream: &str, shards: i32) {
         self.runtime.block_on(async {
@@ -352,6 +387,11 @@ impl Host {
 
     /// Starts `waystream run` on the config `text`; its log goes under `out`.
     pub fn start_config(out: &Path, text: &str) -> Host {
+        Host::start_config_with_env(out, text, &[])
+    }
+
+    /// [`Host::start_config`] with more environment variables (another endpoint, say).
+    pub fn start_config_with_env(out: &Path, text: &str, env: &[(&str, &str)]) -> Host {
         std::fs::create_dir_all(out).unwrap();
         let config = out.join("pipeline.toml");
         std::fs::write(&config, text).unwrap();
@@ -363,6 +403,7 @@ impl Host {
             .arg("--http")
             .arg(http.to_string())
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(
                 std::fs::File::options()

@@ -82,3 +82,67 @@ impl FirehoseClient for FakeFirehose {
         Ok(codes)
     }
 }
+
+/// The fake as a server on loopback, speaking Firehose's JSON protocol
+/// (`PutRecordBatch` only), for hosts run as processes: point
+/// `AWS_ENDPOINT_URL_FIREHOSE` at [`FirehoseServer::endpoint`]. Each entry fails with the
+/// given probability (`FailedPutCount > 0` in an accepted call), as Firehose does under
+/// load; what it accepts is kept in order, whatever the delivery stream.
+pub struct FirehoseServer {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    pub log: Arc<Mutex<Log>>,
+}
+
+impl FirehoseServer {
+    pub fn start(entry_failure_rate: f64, seed: u64) -> Self {
+        let fake = Mutex::new(FakeFirehose::new(
+            Faults {
+                entry_failure_rate,
+                ..Faults::default()
+            },
+            seed,
+        ));
+        let log = fake.lock().unwrap().log.clone();
+        let endpoint = crate::fake_http::serve("application/x-amz-json-1.1", move |request| {
+            if request.header("x-amz-target") != Some("Firehose_20150804.PutRecordBatch") {
+                return (400, r#"{"__type":"UnknownOperationException"}"#.into());
+            }
+            put_record_batch(&mut fake.lock().unwrap(), &request.body)
+        });
+        FirehoseServer { endpoint, log }
+    }
+}
+
+/// A PutRecordBatch request through the fake, as Firehose answers it.
+fn put_record_batch(fake: &mut FakeFirehose, body: &[u8]) -> (u16, String) {
+    use base64::Engine;
+    let request: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let records: Vec<Vec<u8>> = request["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            base64::engine::general_purpose::STANDARD
+                .decode(r["Data"].as_str().unwrap())
+                .unwrap()
+        })
+        .collect();
+    let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    let codes = fake.put_record_batch(&slices).unwrap();
+    let failed = codes.iter().filter(|c| c.is_some()).count();
+    let responses: Vec<serde_json::Value> = codes
+        .iter()
+        .enumerate()
+        .map(|(i, code)| match code {
+            Some(code) => serde_json::json!({"ErrorCode": code, "ErrorMessage": "injected"}),
+            None => serde_json::json!({"RecordId": i.to_string()}),
+        })
+        .collect();
+    let reply = serde_json::json!({
+        "FailedPutCount": failed,
+        "Encrypted": false,
+        "RequestResponses": responses,
+    });
+    (200, reply.to_string())
+}

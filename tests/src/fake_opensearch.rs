@@ -8,8 +8,6 @@
 //! * a document whose `user` is `unmappable` gets a 400 `mapper_parsing_exception`.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 /// What the fake refuses.
@@ -45,63 +43,17 @@ pub struct FakeOpenSearch {
 impl FakeOpenSearch {
     /// Starts the server on a free loopback port.
     pub fn start(faults: BulkFaults) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let index = Arc::new(Mutex::new(Index::default()));
         let shared = index.clone();
-        let faults = Arc::new(Mutex::new(faults));
-        std::thread::spawn(move || {
-            // A thread per connection: a client keeps idle connections open.
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let (index, faults) = (shared.clone(), faults.clone());
-                std::thread::spawn(move || serve(stream, &index, &faults));
+        let faults = Mutex::new(faults);
+        let endpoint = crate::fake_http::serve("application/json", move |request| {
+            if request.line.starts_with("POST ") && request.line.contains("/_bulk") {
+                bulk(&request.body, &shared, &mut faults.lock().unwrap())
+            } else {
+                (404, r#"{"error":"not found"}"#.to_string())
             }
         });
         FakeOpenSearch { endpoint, index }
-    }
-}
-
-/// Answers the requests of one connection (keep-alive) until it closes.
-fn serve(stream: std::net::TcpStream, index: &Mutex<Index>, faults: &Mutex<BulkFaults>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut writer = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut length = 0;
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let (status, reply) =
-            if request_line.starts_with("POST ") && request_line.contains("/_bulk") {
-                bulk(&body, index, &mut faults.lock().unwrap())
-            } else {
-                (404, r#"{"error":"not found"}"#.to_string())
-            };
-        let _ = write!(
-            writer,
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
-            reply.len()
-        );
     }
 }
 

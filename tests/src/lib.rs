@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod fake_firehose;
+pub mod fake_http;
 pub mod fake_opensearch;
 pub mod handmade;
 pub mod http;

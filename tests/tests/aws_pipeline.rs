@@ -15,40 +15,6 @@ use waystream_tests::aws::{Host, LocalAws, local_aws, unique, wait_until, waystr
 use waystream_tests::http::{observations, scrape, value};
 use waystream_tests::{PLT_HEADER, Stage, chain_text, demo_zones, module, plt_line, workspace};
 
-/// Every line of every object under `bucket`, by object key.
-fn objects(aws: &LocalAws, bucket: &str) -> HashMap<String, String> {
-    aws.runtime.block_on(async {
-        let mut out = HashMap::new();
-        let listed = aws
-            .s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .send()
-            .await
-            .unwrap();
-        for object in listed.contents() {
-            let key = object.key().unwrap();
-            let body = aws
-                .s3
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .unwrap();
-            let bytes = body.body.collect().await.unwrap().into_bytes();
-            out.insert(key.to_string(), String::from_utf8(bytes.to_vec()).unwrap());
-        }
-        out
-    })
-}
-
-fn create_bucket(aws: &LocalAws, bucket: &str) {
-    aws.runtime
-        .block_on(aws.s3.create_bucket().bucket(bucket).send())
-        .unwrap();
-}
-
 fn put_object(aws: &LocalAws, bucket: &str, key: &str, body: Vec<u8>) {
     aws.runtime
         .block_on(
@@ -118,7 +84,7 @@ fn plt_objects_in_s3_arrive_in_firehose_and_bad_lines_in_the_dead_letter_bucket(
     let delivery_stream = unique("e2e-points");
     aws.create_stream(&stream, 2);
     for bucket in [&input, &delivered, &dead] {
-        create_bucket(&aws, bucket);
+        aws.create_bucket(bucket);
     }
     create_delivery_stream(&aws, &delivery_stream, &delivered);
 
@@ -196,7 +162,7 @@ fn plt_objects_in_s3_arrive_in_firehose_and_bad_lines_in_the_dead_letter_bucket(
     );
     let mut host = Host::start_config(dir.path(), &config);
     let arrived = |aws: &LocalAws| -> Vec<serde_json::Value> {
-        objects(aws, &delivered)
+        aws.objects(&delivered)
             .values()
             .flat_map(|body| {
                 assert!(body.ends_with('\n'), "every record ends its line");
@@ -247,7 +213,8 @@ fn plt_objects_in_s3_arrive_in_firehose_and_bad_lines_in_the_dead_letter_bucket(
     for document in &documents {
         assert!(document["location"]["lat"].is_number(), "{document}");
     }
-    let letters: Vec<serde_json::Value> = objects(&aws, &dead)
+    let letters: Vec<serde_json::Value> = aws
+        .objects(&dead)
         .iter()
         .inspect(|(key, _)| {
             assert!(
@@ -385,7 +352,7 @@ fn a_host_configured_from_the_stack_outputs_delivers_an_uploaded_file() {
     aws.create_stream(&stream, 1);
     let delivery_stream = format!("{prefix}-points");
     let delivered = unique("stack-delivered");
-    create_bucket(&aws, &delivered);
+    aws.create_bucket(&delivered);
     create_delivery_stream(&aws, &delivery_stream, &delivered);
 
     // A file uploaded where the stack's S3 trigger listens, and the Lambda's handler on
@@ -440,7 +407,7 @@ fn a_host_configured_from_the_stack_outputs_delivers_an_uploaded_file() {
         .map(|s| point_id_hex("042", "20081023025304", s))
         .collect();
     let arrived = || -> HashSet<String> {
-        objects(&aws, &delivered)
+        aws.objects(&delivered)
             .values()
             .flat_map(|body| body.lines().map(str::to_string).collect::<Vec<_>>())
             .map(|line| {

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use waystream::chain::{Chain, ModuleState, StateConfig};
+use waystream::chain::{Chain, ModuleState, StateConfig, decode_state};
 use waystream::engine::bindings::{Batch, RawLines, Records, Trajectory};
 use waystream::engine::{Engine, Module};
 use waystream::pipeline::load_modules;
@@ -115,6 +115,54 @@ fn trajectories_moved_to_another_chain_go_on_as_if_they_had_not_moved() {
     // b was not moved: it starts afresh there, and differs from where it stayed.
     assert_eq!(of(&got, 1)[0].0.dist_m, None);
     assert_ne!(of(&got, 1), of(&expected, 1));
+}
+
+/// What a Kinesis host does with the state kept with a checkpoint: the state of the
+/// trajectories a shard carries, taken after a batch, replaces on another chain whatever it
+/// held for them (stale state from an earlier read included), so the records after the
+/// checkpoint give what they gave the first time.
+#[test]
+fn a_captured_state_replaces_what_another_chain_holds_for_those_trajectories() {
+    let only_a = |_: &str, id: &str| id == "a";
+    let mut first = standard_chain();
+    first.run(batch(0..6), &mut Vec::new());
+    let saved = first.capture_state(&only_a);
+    assert_eq!(
+        decode_state(&saved)
+            .unwrap()
+            .iter()
+            .map(|m| m.states.len())
+            .sum::<usize>(),
+        2,
+        "a's state in geofence and speed, not b's"
+    );
+
+    // The other chain read a and b further, then lost them: its state of a is stale.
+    let mut second = standard_chain();
+    second.run(batch(0..9), &mut Vec::new());
+    second.replace_state(&only_a, std::slice::from_ref(&saved));
+    let expected = run_points(&mut first, batch(6..12));
+    let got = run_points(&mut second, batch(6..12));
+    assert_eq!(
+        of(&got, 0),
+        of(&expected, 0),
+        "a goes on from the saved state"
+    );
+    assert_ne!(
+        of(&got, 1),
+        of(&expected, 1),
+        "b kept its own (other) state"
+    );
+
+    // No saved state: the set's trajectories start fresh; a damaged one is skipped.
+    let mut third = standard_chain();
+    third.run(batch(0..6), &mut Vec::new());
+    third.replace_state(&only_a, &[b"not a state".to_vec()]);
+    assert_eq!(third.keys(), [key("b")]);
+    assert_eq!(
+        of(&run_points(&mut third, batch(6..7)), 0)[0].0.dist_m,
+        None
+    );
 }
 
 #[test]

@@ -81,6 +81,7 @@ mod tests {
             checkpoint,
             owner_switches: 0,
             parents: parents.iter().map(|p| p.to_string()).collect(),
+            state: None,
         }
     }
 

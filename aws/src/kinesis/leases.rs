@@ -7,7 +7,9 @@
 //! alive), `checkpoint` (a sequence number or one of `TRIM_HORIZON`, `LATEST`,
 //! `AT_TIMESTAMP`, `SHARD_END`), `checkpointSubSequenceNumber`,
 //! `ownerSwitchesSinceCheckpoint`, `parentShardId` and `childShardIds` (string sets), and
-//! the shard's `startingHashKey` and `endingHashKey`.
+//! the shard's `startingHashKey` and `endingHashKey`. With state checkpointing (see
+//! [`super::state`]), waystream adds `waystreamState`: the S3 key of the transform state
+//! that goes with the checkpoint (KCL leaves attributes it does not know alone).
 //!
 //! Every write is conditional, as in KCL: creating requires the item to be absent;
 //! renewing, taking, checkpointing and releasing require the `leaseCounter` this worker
@@ -27,6 +29,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::position::Checkpoint;
+use super::state::{ShardRange, StateClock};
 
 const KEY: &str = "leaseKey";
 const OWNER: &str = "leaseOwner";
@@ -38,6 +41,7 @@ const PARENTS: &str = "parentShardId";
 const CHILDREN: &str = "childShardIds";
 const STARTING_HASH_KEY: &str = "startingHashKey";
 const ENDING_HASH_KEY: &str = "endingHashKey";
+const STATE: &str = "waystreamState";
 
 /// What a new lease records about its shard.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,14 +64,27 @@ pub struct Lease {
     pub checkpoint: Checkpoint,
     pub owner_switches: u64,
     pub parents: Vec<String>,
+    /// The S3 key of the state stored with the checkpoint, if any.
+    pub state: Option<String>,
 }
 
 /// A lease this worker holds: the counter it last wrote, and whether it lost it.
 #[derive(Debug)]
 pub struct HeldLease {
     pub shard_id: String,
+    /// With state checkpointing: the shard's range and when its state is next due.
+    pub state: Option<HeldState>,
     counter: tokio::sync::Mutex<u64>,
     lost: AtomicBool,
+}
+
+/// What a held lease needs for state checkpointing.
+#[derive(Debug)]
+pub struct HeldState {
+    pub range: ShardRange,
+    pub clock: StateClock,
+    /// The key of the state the last checkpoint (ours or the one taken over) names.
+    pub stored: std::sync::Mutex<Option<String>>,
 }
 
 impl HeldLease {
@@ -264,6 +281,7 @@ impl LeaseTable {
             .await;
         Ok(conditional(result, "taking a lease")?.map(|()| HeldLease {
             shard_id: lease.shard_id.clone(),
+            state: None,
             counter: tokio::sync::Mutex::new(lease.counter + 1),
             lost: AtomicBool::new(false),
         }))
@@ -276,20 +294,28 @@ impl LeaseTable {
             .await
     }
 
-    /// Records how far this worker got in a held lease's shard. False (and the lease
-    /// marked lost) when another worker took it.
+    /// Records how far this worker got in a held lease's shard, and with `state` the key
+    /// of the state that goes with it, in the same write. False (and the lease marked
+    /// lost) when another worker took it.
     pub async fn checkpoint(
         &self,
         held: &HeldLease,
         owner: &str,
         checkpoint: &Checkpoint,
+        state: Option<&str>,
     ) -> Result<bool> {
         let (sequence, sub) = checkpoint.to_attributes();
         self.update_held(held, owner, "checkpointing", |update| {
+            let set =
+                "SET #counter = :next, #checkpoint = :checkpoint, #sub = :sub, #switches = :zero";
+            let update = match state {
+                Some(key) => update
+                    .update_expression(format!("{set}, #state = :state"))
+                    .expression_attribute_names("#state", STATE)
+                    .expression_attribute_values(":state", s(key)),
+                None => update.update_expression(set),
+            };
             update
-                .update_expression(
-                    "SET #counter = :next, #checkpoint = :checkpoint, #sub = :sub, #switches = :zero",
-                )
                 .expression_attribute_names("#checkpoint", CHECKPOINT)
                 .expression_attribute_names("#sub", SUB_SEQUENCE)
                 .expression_attribute_names("#switches", OWNER_SWITCHES)
@@ -407,6 +433,7 @@ fn lease_from_item(item: &HashMap<String, AttributeValue>) -> Result<Lease> {
             .and_then(|v| v.as_ss().ok())
             .cloned()
             .unwrap_or_default(),
+        state: string(STATE),
         shard_id,
     })
 }

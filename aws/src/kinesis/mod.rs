@@ -15,6 +15,8 @@
 //!   writes acknowledged checkpoints;
 //! * [`balance`]: which leases to take, so several hosts share a stream;
 //! * [`reader`]: GetRecords polling for one shard, to its end;
+//! * [`state`]: the transform state kept with the checkpoints (`state_bucket`), so a
+//!   shard's trajectories go on with their state on the host that takes it over;
 //! * [`crate::aggregation`] and [`waystream_contract::kinesis`] (shared with the
 //!   producers): KPL aggregates, and how a point line is put in a record
 //!   (`<user>/<trajectory>` key, `<seq>\t<line>` data);
@@ -28,6 +30,7 @@ mod balance;
 mod leases;
 mod position;
 mod reader;
+pub mod state;
 pub mod stats;
 mod worker;
 
@@ -43,6 +46,7 @@ use tokio::task::JoinHandle;
 use leases::{HeldLease, LeaseTable};
 pub use position::{Checkpoint, Position};
 use reader::{Chunk, ReadOptions, StreamId};
+use state::{SavedState, StateCapture, StateStore};
 use stats::{ConsumerStats, StatsSnapshot};
 use waystream_contract::kinesis as lines;
 
@@ -81,6 +85,19 @@ pub struct KinesisSourceConfig {
     /// GetRecords `Limit`, at most 10,000.
     #[serde(default = "default_max_records")]
     pub max_records: i32,
+    /// S3 bucket where each checkpoint's transform state is kept (see [`state`]); without
+    /// it, a shard's trajectories start fresh on the host that takes the shard over.
+    #[serde(default)]
+    pub state_bucket: Option<String>,
+    /// Key prefix of the state objects.
+    #[serde(default = "default_state_prefix")]
+    pub state_prefix: String,
+    /// How often a shard's state (and so its checkpoint) is stored, at most.
+    #[serde(default = "default_state_interval_ms")]
+    pub state_interval_ms: u64,
+    /// Address the state bucket by path, as local S3 servers need.
+    #[serde(default)]
+    pub state_path_style: bool,
 }
 
 fn default_failover_time_ms() -> u64 {
@@ -96,6 +113,12 @@ fn default_true() -> bool {
     true
 }
 fn default_max_records() -> i32 {
+    10_000
+}
+fn default_state_prefix() -> String {
+    "waystream-state".into()
+}
+fn default_state_interval_ms() -> u64 {
     10_000
 }
 
@@ -117,7 +140,7 @@ pub enum StartingPosition {
 const IDLE_TICK: Duration = Duration::from_millis(200);
 /// Chunks (GetRecords responses) buffered between the readers and the pipeline.
 const CHUNK_QUEUE: usize = 16;
-type Acks = Vec<(Arc<HeldLease>, Checkpoint)>;
+type Acks = Vec<worker::Ack>;
 
 /// Point lines read from the stream, in the contract's raw-lines layout: line `i` is
 /// `data[ends[i-1]..ends[i]]` of trajectory `trajectory[i]` (an index into
@@ -139,6 +162,10 @@ pub struct LineBatch {
     /// Moves the checkpoints past this batch; call it once what came of the batch is
     /// durable, in batch order. None when the batch reaches no new position.
     pub ack: Option<Box<dyn FnOnce() + Send>>,
+    /// Saved state to put in place before the batch runs (shards just taken).
+    pub restores: Vec<SavedState>,
+    /// State to take right after the batch ran: it goes with the batch's checkpoints.
+    pub captures: Vec<StateCapture>,
 }
 
 impl LineBatch {
@@ -196,6 +223,14 @@ impl KinesisConsumer {
         let sync_now = Arc::new(Notify::new());
         let worker_id = settings.worker_id.clone();
         let stats = Arc::new(ConsumerStats::default());
+        let store = config.state_bucket.as_deref().map(|bucket| {
+            StateStore::new(
+                aws.s3(config.state_path_style),
+                bucket,
+                &config.state_prefix,
+                &config.stream,
+            )
+        });
         tracing::info!(stream = %config.stream, lease_table = %config.lease_table, worker = %worker_id, "kinesis source starting");
         let worker = Worker::new(
             kinesis,
@@ -204,6 +239,7 @@ impl KinesisConsumer {
             chunk_sender,
             sync_now.clone(),
             stats.clone(),
+            store.clone(),
         );
         let worker = aws.runtime().spawn(worker.run(shutdown_receiver));
         let checkpointer = aws.runtime().spawn(worker::checkpointer(
@@ -212,6 +248,7 @@ impl KinesisConsumer {
             ack_receiver,
             sync_now,
             stats.clone(),
+            store,
         ));
         Ok(KinesisConsumer {
             aws,
@@ -266,12 +303,15 @@ impl KinesisConsumer {
         // Take what is queued; wait (briefly) only when there is nothing at all.
         while builder.lines() < self.batch_size {
             let wait = builder.is_empty();
-            let Some((chunk, start)) = self.next_chunk(wait)? else {
+            let Some((mut chunk, start)) = self.next_chunk(wait)? else {
                 break;
             };
             if chunk.lease.is_lost() {
                 tracing::debug!(shard = %chunk.lease.shard_id, records = chunk.records.len() - start, "dropping records of a lost lease");
                 continue;
+            }
+            if let Some(saved) = chunk.restore.take() {
+                builder.batch.restores.push(saved);
             }
             let end = chunk
                 .records
@@ -398,10 +438,23 @@ impl BatchBuilder {
         match self
             .acks
             .iter_mut()
-            .find(|(held, _)| Arc::ptr_eq(held, lease))
+            .find(|(held, _, _)| Arc::ptr_eq(held, lease))
         {
-            Some((_, reached)) => *reached = checkpoint,
-            None => self.acks.push((lease.clone(), checkpoint)),
+            Some((_, reached, _)) => *reached = checkpoint,
+            None => self.acks.push((lease.clone(), checkpoint, None)),
+        }
+    }
+
+    /// Asks for the state of the shards whose state is due (always at `SHARD_END`: the
+    /// children start from it), to go with this batch's checkpoints.
+    fn capture_due_state(&mut self) {
+        for (lease, checkpoint, slot) in &mut self.acks {
+            let Some(state) = &lease.state else { continue };
+            if *checkpoint == Checkpoint::ShardEnd || state.clock.due() {
+                let (capture, filled) = StateCapture::new(lease.shard_id.clone(), state.range);
+                self.batch.captures.push(capture);
+                *slot = Some(filled);
+            }
         }
     }
 
@@ -413,7 +466,12 @@ impl BatchBuilder {
         };
     }
 
-    fn finish(self, sender: mpsc::UnboundedSender<Acks>, stats: Arc<ConsumerStats>) -> LineBatch {
+    fn finish(
+        mut self,
+        sender: mpsc::UnboundedSender<Acks>,
+        stats: Arc<ConsumerStats>,
+    ) -> LineBatch {
+        self.capture_due_state();
         let acks = self.acks;
         let oldest = self.oldest_arrival_ms;
         LineBatch {
@@ -466,6 +524,7 @@ fn worker_settings(config: &KinesisSourceConfig) -> Result<WorkerSettings> {
         failover: Duration::from_millis(config.failover_time_ms.max(300)),
         shard_sync_interval: Duration::from_millis(config.shard_sync_interval_ms.max(100)),
         initial_position,
+        state_interval: Duration::from_millis(config.state_interval_ms),
         read: ReadOptions {
             poll_interval: Duration::from_millis(config.poll_interval_ms),
             max_records: config.max_records,

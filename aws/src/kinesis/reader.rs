@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::leases::HeldLease;
 use super::position::{Checkpoint, Position};
+use super::state::SavedState;
 use super::stats::ConsumerStats;
 use crate::retry::{self, Retrier};
 use waystream_contract::aggregation::{Deaggregated, deaggregate};
@@ -42,6 +43,22 @@ pub struct Chunk {
     pub shard_end: bool,
     /// `ApproximateArrivalTimestamp` of its first (oldest) record, ms since the epoch.
     pub oldest_arrival_ms: Option<i64>,
+    /// State to put in place before the shard's records (a lease's first chunk, with
+    /// state checkpointing).
+    pub restore: Option<SavedState>,
+}
+
+impl Chunk {
+    /// The chunk that puts a shard's saved state in place, ahead of its records.
+    pub fn restore(lease: Arc<HeldLease>, saved: SavedState) -> Self {
+        Chunk {
+            lease,
+            records: Vec::new(),
+            shard_end: false,
+            oldest_arrival_ms: None,
+            restore: Some(saved),
+        }
+    }
 }
 
 /// The stream, by name or by ARN (every request carries one of them).
@@ -178,6 +195,7 @@ pub async fn read_shard(
                 records,
                 shard_end,
                 oldest_arrival_ms,
+                restore: None,
             };
             if out.send(chunk).await.is_err() {
                 return Ok(()); // the source is shutting down

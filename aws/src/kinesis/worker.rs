@@ -19,9 +19,10 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::balance::{self, Seen};
-use super::leases::{HeldLease, Lease, LeaseTable, NewLease};
+use super::leases::{HeldLease, HeldState, Lease, LeaseTable, NewLease};
 use super::position::Checkpoint;
 use super::reader::{Chunk, ReadOptions, StreamId, read_shard};
+use super::state::{Restore, ShardRange, StateClock, StateSlot, StateStore};
 use super::stats::ConsumerStats;
 use crate::retry::{self, Retrier};
 
@@ -35,6 +36,8 @@ pub struct WorkerSettings {
     /// Where shards without a parent start when they have no lease yet.
     pub initial_position: Checkpoint,
     pub read: ReadOptions,
+    /// How often a shard's transform state is stored with its checkpoint (with a store).
+    pub state_interval: Duration,
 }
 
 /// A lease this worker holds and the task reading its shard.
@@ -66,6 +69,10 @@ pub struct Worker {
     next_sync: Instant,
     sync_now: Arc<Notify>,
     stats: Arc<ConsumerStats>,
+    /// Where transform state is kept with the checkpoints, when it is.
+    store: Option<StateStore>,
+    /// Each shard's hash key range, from the last listing.
+    ranges: HashMap<String, ShardRange>,
 }
 
 impl Worker {
@@ -76,6 +83,7 @@ impl Worker {
         out: mpsc::Sender<Chunk>,
         sync_now: Arc<Notify>,
         stats: Arc<ConsumerStats>,
+        store: Option<StateStore>,
     ) -> Self {
         Worker {
             kinesis,
@@ -88,6 +96,8 @@ impl Worker {
             next_sync: Instant::now(),
             sync_now,
             stats,
+            store,
+            ranges: HashMap::new(),
         }
     }
 
@@ -173,6 +183,13 @@ impl Worker {
             .map(|l| (l.shard_id, l.checkpoint))
             .collect();
         self.known_shards = shards.iter().map(|s| s.id.clone()).collect();
+        self.ranges = shards
+            .iter()
+            .filter_map(|s| {
+                let (start, end) = s.hash_keys.as_ref()?;
+                Some((s.id.clone(), ShardRange::parse(start, end).ok()?))
+            })
+            .collect();
         let mut children: HashMap<&str, Vec<String>> = HashMap::new();
         for shard in &shards {
             for parent in &shard.parents {
@@ -270,19 +287,60 @@ impl Worker {
             if from_another {
                 tracing::info!(shard = %lease.shard_id, from = ?lease.owner, "taking a lease over");
             }
-            if let Some(held) = self.leases.take(lease, me).await? {
+            if let Some(mut held) = self.leases.take(lease, me).await? {
                 if from_another {
                     self.stats.took_over();
                 }
-                self.start_reader(Arc::new(held), lease.checkpoint.clone());
+                let restore = self.restore_plan(lease, leases, &mut held);
+                self.start_reader(Arc::new(held), lease.checkpoint.clone(), restore);
             }
         }
         Ok(())
     }
 
-    fn start_reader(&mut self, lease: Arc<HeldLease>, start: Checkpoint) {
+    /// With state checkpointing, readies `held` for it and says which stored states the
+    /// shard starts from: the one its checkpoint names; for a shard read from its start,
+    /// its parents' final states; none otherwise (its trajectories start fresh).
+    fn restore_plan(
+        &self,
+        lease: &Lease,
+        leases: &[Lease],
+        held: &mut HeldLease,
+    ) -> Option<Restore> {
+        let store = self.store.clone()?;
+        let Some(&range) = self.ranges.get(&lease.shard_id) else {
+            tracing::warn!(shard = %lease.shard_id, "no hash key range known for the shard; its state is not checkpointed");
+            return None;
+        };
+        held.state = Some(HeldState {
+            range,
+            clock: StateClock::new(self.settings.state_interval),
+            stored: std::sync::Mutex::new(lease.state.clone()),
+        });
+        let keys = match &lease.state {
+            Some(key) => vec![key.clone()],
+            None if lease.checkpoint == Checkpoint::TrimHorizon => leases
+                .iter()
+                .filter(|l| lease.parents.contains(&l.shard_id))
+                .filter_map(|l| l.state.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        Some(Restore { store, keys, range })
+    }
+
+    fn start_reader(&mut self, lease: Arc<HeldLease>, start: Checkpoint, restore: Option<Restore>) {
         let shard = lease.shard_id.clone();
         tracing::info!(%shard, checkpoint = ?start, "took the lease; reading");
+        let out = self.out.clone();
+        let restoring = lease.clone();
+        let restored = async move {
+            let Some(restore) = restore else {
+                return Ok(true);
+            };
+            let saved = restore.load(&restoring.shard_id).await?;
+            Ok::<_, anyhow::Error>(out.send(Chunk::restore(restoring, saved)).await.is_ok())
+        };
         let reading = read_shard(
             self.kinesis.clone(),
             self.settings.stream.clone(),
@@ -294,7 +352,12 @@ impl Worker {
         );
         let failed = lease.clone();
         let reader = tokio::spawn(async move {
-            if let Err(e) = reading.await {
+            let read = match restored.await {
+                Ok(true) => reading.await,
+                Ok(false) => Ok(()), // the source is shutting down
+                Err(e) => Err(e),
+            };
+            if let Err(e) = read {
                 // Marked lost here, the lease is left to expire, or retaken next round
                 // (it is still ours in the table).
                 tracing::error!(shard = %failed.shard_id, error = format!("{e:#}"), "shard reader failed");
@@ -347,20 +410,35 @@ async fn list_shards(kinesis: &Client, stream: &StreamId) -> Result<Vec<Shard>> 
     }
 }
 
+/// One acknowledged position of a shard, with the slot of its state when it carries one.
+pub type Ack = (Arc<HeldLease>, Checkpoint, Option<StateSlot>);
+
+/// A checkpoint waiting to be written, with the state that goes with it.
+type Pending = (Arc<HeldLease>, Checkpoint, Option<Vec<u8>>);
+
 /// Writes acknowledged checkpoints: the latest per shard, coalescing what queued up
-/// meanwhile; a failed write is retried. After `SHARD_END` the lease is released and a
-/// shard sync requested. Ends when every acknowledgement sender is gone.
+/// meanwhile; a failed write is retried. With state checkpointing, only positions that
+/// carry their state are written, the state first (see [`super::state`]). After
+/// `SHARD_END` the lease is released and a shard sync requested. Ends when every
+/// acknowledgement sender is gone.
 pub async fn checkpointer(
     leases: LeaseTable,
     owner: String,
-    mut acks: mpsc::UnboundedReceiver<Vec<(Arc<HeldLease>, Checkpoint)>>,
+    mut acks: mpsc::UnboundedReceiver<Vec<Ack>>,
     sync_now: Arc<Notify>,
     stats: Arc<ConsumerStats>,
+    store: Option<StateStore>,
 ) {
-    let mut pending: HashMap<String, (Arc<HeldLease>, Checkpoint)> = HashMap::new();
-    let merge = |pending: &mut HashMap<_, _>, batch: Vec<(Arc<HeldLease>, Checkpoint)>| {
-        for (lease, checkpoint) in batch {
-            pending.insert(lease.shard_id.clone(), (lease, checkpoint));
+    let mut pending: HashMap<String, Pending> = HashMap::new();
+    let merge = |pending: &mut HashMap<_, _>, batch: Vec<Ack>| {
+        for (lease, checkpoint, slot) in batch {
+            let state = slot.and_then(|slot| slot.take());
+            // A position whose state was not taken cannot be a checkpoint: the records
+            // after it would be read again with other state than the first time.
+            if lease.state.is_some() && state.is_none() {
+                continue;
+            }
+            pending.insert(lease.shard_id.clone(), (lease, checkpoint, state));
         }
     };
     let mut closed = false;
@@ -386,11 +464,19 @@ pub async fn checkpointer(
             merge(&mut pending, batch);
         }
         let mut failed = HashMap::new();
-        for (shard, (lease, checkpoint)) in pending.drain() {
+        for (shard, (lease, checkpoint, state)) in pending.drain() {
             if lease.is_lost() {
                 continue;
             }
-            let written = leases.checkpoint(&lease, &owner, &checkpoint).await;
+            let written = write_checkpoint(
+                &leases,
+                &owner,
+                &lease,
+                &checkpoint,
+                state.as_deref(),
+                store.as_ref(),
+            )
+            .await;
             if matches!(written, Ok(true)) {
                 stats.checkpointed(&shard);
             }
@@ -405,7 +491,7 @@ pub async fn checkpointer(
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(%shard, error = format!("{e:#}"), "checkpoint failed; retrying");
-                    failed.insert(shard, (lease, checkpoint));
+                    failed.insert(shard, (lease, checkpoint, state));
                 }
             }
         }
@@ -432,4 +518,34 @@ pub async fn checkpointer(
         }
         pending = failed;
     }
+}
+
+/// Stores the state (if any) and writes the checkpoint naming it; then deletes the state
+/// the lease named before, which no checkpoint names any more.
+async fn write_checkpoint(
+    leases: &LeaseTable,
+    owner: &str,
+    lease: &HeldLease,
+    checkpoint: &Checkpoint,
+    state: Option<&[u8]>,
+    store: Option<&StateStore>,
+) -> Result<bool> {
+    let (Some(state), Some(store), Some(held)) = (state, store, &lease.state) else {
+        return leases.checkpoint(lease, owner, checkpoint, None).await;
+    };
+    let key = store.put(&lease.shard_id, state.to_vec()).await?;
+    let written = leases
+        .checkpoint(lease, owner, checkpoint, Some(&key))
+        .await?;
+    if written {
+        let replaced = held
+            .stored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(key.clone());
+        if let Some(replaced) = replaced.filter(|r| *r != key) {
+            store.delete(&replaced).await;
+        }
+    }
+    Ok(written)
 }

@@ -10,17 +10,20 @@
 //!
 //! Between batches the chain can take new module versions or a new module list (see
 //! [`swap`] and the [`crate::reload`] module): that is where hot reload lands. It can also
-//! hand out, take in and forget the state of given trajectories (see [`keyed`]): that is
-//! how state moves with a Kinesis shard, and how memory stays bounded (see [`retention`]:
+//! hand out, take in and forget the state of given trajectories (see [`keyed`], and
+//! [`saved`] for the bytes a source keeps with its checkpoints): that is how state moves
+//! with a Kinesis shard, and how memory stays bounded (see [`retention`]:
 //! idle trajectories and those beyond a bound are dropped after a batch).
 
 mod checks;
 mod keyed;
 pub mod retention;
+mod saved;
 mod swap;
 
 pub use keyed::ModuleState;
 pub use retention::{RetentionStats, StateConfig};
+pub use saved::{decode_state, encode_state};
 pub use swap::ChainEntry;
 
 use std::fmt;

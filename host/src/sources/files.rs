@@ -292,6 +292,7 @@ impl Source for FilesSource {
             },
             rejected,
             ack,
+            state: Default::default(),
         }))
     }
 

@@ -5,9 +5,10 @@
 //! dead letters.
 
 use anyhow::Result;
+use waystream_aws::kinesis::state::ShardRange;
 use waystream_aws::kinesis::{KinesisConsumer, KinesisSourceConfig, LineBatch};
 
-use super::{Source, SourceBatch, SourceStats};
+use super::{Source, SourceBatch, SourceStats, StateExchange, StateReceiver, TrajectorySet};
 use crate::cause::Cause;
 use crate::dead_letter::DeadLetter;
 use crate::engine::bindings::{Batch, RawLines, Records, Trajectory};
@@ -95,5 +96,26 @@ fn source_batch(lines: LineBatch) -> SourceBatch {
         },
         rejected,
         ack: lines.ack,
+        state: StateExchange {
+            restore: lines
+                .restores
+                .into_iter()
+                .map(|saved| (trajectories_of(saved.range), saved.states))
+                .collect(),
+            capture: lines
+                .captures
+                .into_iter()
+                .map(|capture| {
+                    let set = trajectories_of(capture.range);
+                    let fill: StateReceiver = Box::new(move |state| capture.fill(state));
+                    (set, fill)
+                })
+                .collect(),
+        },
     }
+}
+
+/// The trajectories a shard carries: those whose partition key hashes into its range.
+fn trajectories_of(range: ShardRange) -> TrajectorySet {
+    Box::new(move |user, trajectory| range.carries(user, trajectory))
 }

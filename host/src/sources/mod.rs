@@ -51,6 +51,27 @@ pub struct SourceStats {
 /// Called once a batch's documents and dead letters are durable in the sinks.
 pub type Acknowledgement = Box<dyn FnOnce() + Send>;
 
+/// Which trajectories (by user and id) a piece of state is about: for Kinesis, those whose
+/// partition key hashes into a shard's range.
+pub type TrajectorySet = Box<dyn Fn(&str, &str) -> bool + Send>;
+
+/// Takes the encoded state a [`StateExchange`] capture asked for.
+pub type StateReceiver = Box<dyn FnOnce(Vec<u8>) + Send>;
+
+/// Transform state a source keeps with its checkpoints, so that what it reads again after
+/// a crash or a move to another host meets the state it met the first time (see
+/// [`crate::chain`]'s saved state). Empty for a source that keeps none.
+#[derive(Default)]
+pub struct StateExchange {
+    /// Before the batch runs: the chain's state of each set's trajectories is replaced by
+    /// the saved states (from [`crate::chain::encode_state`]; those outside the set are
+    /// ignored, and an empty list means they start fresh).
+    pub restore: Vec<(TrajectorySet, Vec<Vec<u8>>)>,
+    /// After the batch ran: the state of each set's trajectories, encoded, is handed to
+    /// its callback; it goes with the batch's acknowledgement.
+    pub capture: Vec<(TrajectorySet, StateReceiver)>,
+}
+
 /// One step of a source: lines for the chain, refusals, and how to acknowledge them.
 pub struct SourceBatch {
     /// The records for the chain. An empty batch means "nothing yet": a streaming source
@@ -61,6 +82,8 @@ pub struct SourceBatch {
     /// Called, in batch order, once this batch's outputs are durable; none for a source
     /// that has nothing to checkpoint.
     pub ack: Option<Acknowledgement>,
+    /// State to put in place before the batch and to take after it.
+    pub state: StateExchange,
 }
 
 impl From<Batch> for SourceBatch {
@@ -69,6 +92,7 @@ impl From<Batch> for SourceBatch {
             batch,
             rejected: Vec::new(),
             ack: None,
+            state: StateExchange::default(),
         }
     }
 }
