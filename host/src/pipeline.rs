@@ -167,13 +167,17 @@ impl Pipeline {
                     records_in += records;
                     let mut dead = next.rejected;
                     let started = Instant::now();
-                    for (trajectories, saved) in next.state.restore {
-                        chain.replace_state(&trajectories, &saved);
-                    }
+                    chain.replace_state(&next.state.restore);
                     let chain_output =
                         (!next.batch.is_empty()).then(|| chain.run(next.batch, &mut dead));
-                    for (trajectories, deliver) in next.state.capture {
-                        deliver(chain.capture_state(&trajectories));
+                    if !next.state.capture.is_empty() {
+                        let (sets, receivers): (Vec<_>, Vec<_>) =
+                            next.state.capture.into_iter().unzip();
+                        for (deliver, state) in
+                            receivers.into_iter().zip(chain.capture_state(&sets))
+                        {
+                            deliver(state);
+                        }
                     }
                     let ran = started.elapsed();
                     let output = Output {

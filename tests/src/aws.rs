@@ -363,11 +363,17 @@ pub fn kinesis_source(stream: &str, table: &str, worker: &str, extra: &str) -> S
     )
 }
 
-/// The `waystream` binary cargo built next to this test.
+/// The `waystream` binary cargo built with this program: next to it (a bench binary in
+/// `target/<profile>`) or one folder up (a test in `target/<profile>/deps`).
 pub fn waystream_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
+    let beside = exe.with_file_name("waystream");
     let dir = exe.parent().unwrap().parent().unwrap();
-    let binary = dir.join("waystream");
+    let binary = if beside.exists() {
+        beside
+    } else {
+        dir.join("waystream")
+    };
     assert!(
         binary.exists(),
         "{} is missing (cargo builds it with the tests)",

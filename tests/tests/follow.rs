@@ -1,7 +1,8 @@
 //! The files source's follow mode, through `waystream run` as a user starts it: files
 //! arriving while it runs (written at once, copied slowly in pieces, renamed into place)
 //! are read once each and whole; SIGTERM stops it after a flush; a restart reads nothing
-//! again and picks up a file added while it was stopped.
+//! again and picks up a file added while it was stopped; a file cut off by SIGKILL is read
+//! again into the same documents.
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
@@ -143,6 +144,12 @@ impl Folder {
         let output = self.output();
         let unique: BTreeSet<_> = output.iter().cloned().collect();
         assert_eq!(unique.len(), output.len(), "points read twice");
+        self.check_all_present();
+    }
+
+    /// The output holds every expected point and no other (copies allowed).
+    fn check_all_present(&self) {
+        let unique: BTreeSet<_> = self.output().into_iter().collect();
         assert_eq!(unique, self.expected);
     }
 }
@@ -194,4 +201,85 @@ fn follow_mode_reads_each_arriving_file_once_and_whole_across_restarts() {
     std::thread::sleep(Duration::from_millis(1500));
     stop(host);
     folder.check_exactly_once();
+}
+
+/// Follow mode keeps no state file, and needs none: a file is one trajectory, read whole,
+/// so a file cut off by a crash is read again from its first line with fresh state, as it
+/// was the first time. A host killed (SIGKILL) in the middle of a long file, restarted,
+/// gives for every point the document a run without the kill gives, byte for byte.
+#[test]
+fn a_file_cut_off_by_a_kill_is_read_again_into_the_same_documents() {
+    let mut folder = Folder {
+        dir: tempfile::tempdir().unwrap(),
+        expected: BTreeSet::new(),
+    };
+    std::fs::create_dir_all(folder.input()).unwrap();
+    folder.write("before", 200);
+    let mut host = folder.start();
+    folder.wait_for_all(&mut host);
+    let points = folder.dir.path().join("out/points.ndjson");
+    let size = std::fs::metadata(&points).unwrap().len();
+
+    // Killed as soon as the long file's first documents are out: far from its end.
+    folder.write("long", 20_000);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&points).unwrap().len() == size {
+        assert!(Instant::now() < deadline, "the long file was not read");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    host.kill().unwrap();
+    host.wait().unwrap();
+    let read = std::fs::read_to_string(folder.dir.path().join("out/read-files")).unwrap();
+    assert!(
+        !read.contains("long"),
+        "the kill came after the long file was read whole; nothing was cut off"
+    );
+
+    let mut host = folder.start();
+    folder.wait_for_all(&mut host);
+    stop(host);
+
+    let reference = folder.dir.path().join("reference");
+    run(&pipeline_config(
+        &folder.dir.path().join("in"),
+        &reference,
+        &Stage::standard_chain(),
+        "batch_size = 50",
+    ));
+    let by_point = |path: &std::path::Path| -> Vec<((String, u64), String)> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let document: serde_json::Value = serde_json::from_str(line).unwrap();
+                let point = (
+                    document["trajectory"].as_str().unwrap().to_string(),
+                    document["seq"].as_u64().unwrap(),
+                );
+                (point, line.to_string())
+            })
+            .collect()
+    };
+    let expected: std::collections::HashMap<_, _> = by_point(&reference.join("points.ndjson"))
+        .into_iter()
+        .collect();
+    assert_eq!(expected.len(), folder.expected.len());
+    let got = by_point(&points);
+    let again = got.len() - expected.len();
+    assert!(
+        again > 0,
+        "the cut-off part of the long file was read again"
+    );
+    let differing: Vec<_> = got
+        .iter()
+        .filter(|(point, line)| expected.get(point) != Some(line))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{} of {} documents differ from the run without a kill, first: {:?}",
+        differing.len(),
+        got.len(),
+        differing.first()
+    );
+    folder.check_all_present();
 }

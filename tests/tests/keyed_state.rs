@@ -117,6 +117,9 @@ fn trajectories_moved_to_another_chain_go_on_as_if_they_had_not_moved() {
     assert_ne!(of(&got, 1), of(&expected, 1));
 }
 
+/// Picks trajectories by user and id.
+type Selects = dyn Fn(&str, &str) -> bool;
+
 /// What a Kinesis host does with the state kept with a checkpoint: the state of the
 /// trajectories a shard carries, taken after a batch, replaces on another chain whatever it
 /// held for them (stale state from an earlier read included), so the records after the
@@ -124,23 +127,45 @@ fn trajectories_moved_to_another_chain_go_on_as_if_they_had_not_moved() {
 #[test]
 fn a_captured_state_replaces_what_another_chain_holds_for_those_trajectories() {
     let only_a = |_: &str, id: &str| id == "a";
+    let only_b = |_: &str, id: &str| id == "b";
     let mut first = standard_chain();
     first.run(batch(0..6), &mut Vec::new());
-    let saved = first.capture_state(&only_a);
-    assert_eq!(
-        decode_state(&saved)
+    let sets: [&Selects; 2] = [&only_a, &only_b];
+    let [saved, saved_b]: [Vec<u8>; 2] = first.capture_state(&sets).try_into().unwrap();
+    let held = |saved: &[u8]| -> Vec<(String, String)> {
+        let mut keys: Vec<_> = decode_state(saved)
             .unwrap()
-            .iter()
-            .map(|m| m.states.len())
-            .sum::<usize>(),
-        2,
+            .into_iter()
+            .flat_map(|m| {
+                m.states
+                    .into_iter()
+                    .map(move |s| (m.module.clone(), s.key.id))
+            })
+            .collect();
+        keys.sort();
+        keys
+    };
+    let in_both = |id: &str| {
+        vec![
+            ("geofence".to_string(), id.to_string()),
+            ("speed".into(), id.into()),
+        ]
+    };
+    assert_eq!(
+        held(&saved),
+        in_both("a"),
         "a's state in geofence and speed, not b's"
+    );
+    assert_eq!(
+        held(&saved_b),
+        in_both("b"),
+        "each set its own trajectories"
     );
 
     // The other chain read a and b further, then lost them: its state of a is stale.
     let mut second = standard_chain();
     second.run(batch(0..9), &mut Vec::new());
-    second.replace_state(&only_a, std::slice::from_ref(&saved));
+    second.replace_state(&[(only_a, vec![saved])]);
     let expected = run_points(&mut first, batch(6..12));
     let got = run_points(&mut second, batch(6..12));
     assert_eq!(
@@ -157,7 +182,7 @@ fn a_captured_state_replaces_what_another_chain_holds_for_those_trajectories() {
     // No saved state: the set's trajectories start fresh; a damaged one is skipped.
     let mut third = standard_chain();
     third.run(batch(0..6), &mut Vec::new());
-    third.replace_state(&only_a, &[b"not a state".to_vec()]);
+    third.replace_state(&[(only_a, vec![b"not a state".to_vec()])]);
     assert_eq!(third.keys(), [key("b")]);
     assert_eq!(
         of(&run_points(&mut third, batch(6..7)), 0)[0].0.dist_m,

@@ -1,4 +1,5 @@
-//! `cargo xtask bench`: the measurements behind BENCHMARKS.md.
+//! `cargo xtask bench`: the measurements behind BENCHMARKS.md (`--polyglot` and `--kinesis`
+//! add the sections of `bench_polyglot.rs` and `bench_kinesis.rs`).
 //!
 //! Data: the Geolife bench set when `WAYSTREAM_BENCH_DATA` names `bench.tar.zst` (unpacked
 //! under target/bench-work and removed afterwards, never into the repository), otherwise a
@@ -15,11 +16,14 @@ use anyhow::{Context, Result, bail};
 
 use crate::{build_transforms, cargo, output, run};
 
-/// Options of `cargo xtask bench [--smoke] [--polyglot] [--out FILE]`.
+/// Options of `cargo xtask bench [--smoke] [--polyglot] [--kinesis] [--out FILE]`.
 struct Options {
     smoke: bool,
     /// Also measure transforms in Python and JavaScript (see `bench_polyglot.rs`).
     polyglot: bool,
+    /// Also measure the Kinesis path with state checkpointing on and off (see
+    /// `bench_kinesis.rs`).
+    kinesis: bool,
     out: PathBuf,
 }
 
@@ -27,6 +31,7 @@ fn options(root: &Path, args: &[String]) -> Result<Options> {
     let mut options = Options {
         smoke: false,
         polyglot: false,
+        kinesis: false,
         out: root.join("BENCHMARKS.md"),
     };
     let mut args = args.iter();
@@ -34,9 +39,12 @@ fn options(root: &Path, args: &[String]) -> Result<Options> {
         match arg.as_str() {
             "--smoke" => options.smoke = true,
             "--polyglot" => options.polyglot = true,
+            "--kinesis" => options.kinesis = true,
             "--out" => options.out = args.next().context("--out needs a file")?.into(),
             other => {
-                bail!("unknown bench option {other:?} (expected --smoke, --polyglot, --out FILE)")
+                bail!(
+                    "unknown bench option {other:?} (expected --smoke, --polyglot, --kinesis, --out FILE)"
+                )
             }
         }
     }
@@ -133,6 +141,12 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         String::new()
     };
 
+    let kinesis = if options.kinesis {
+        crate::bench_kinesis::measure(root, &bin("kinesis_state"), options.smoke)?
+    } else {
+        String::new()
+    };
+
     let report = format!(
         "# Benchmarks\n\n\
          Written by `cargo xtask bench{}` on {}.\n\n\
@@ -141,10 +155,11 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
          transform crates as plain Rust on the same batches (1,024 lines each).\n\n\
          {table}{e2e}\n\n\
          Targets (issue 6): Wasm chain ≥ 0.75 × native; end to end ≥ 1.5 M points/s on one core;\n\
-         2,500 zones ≥ 0.5 × the 12-zone throughput; steady RSS ≤ 100 MB.\n{polyglot}",
+         2,500 zones ≥ 0.5 × the 12-zone throughput; steady RSS ≤ 100 MB.\n{polyglot}{kinesis}",
         [
             (options.smoke, " --smoke"),
-            (options.polyglot, " --polyglot")
+            (options.polyglot, " --polyglot"),
+            (options.kinesis, " --kinesis"),
         ]
         .iter()
         .filter(|(on, _)| *on)

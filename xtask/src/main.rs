@@ -17,6 +17,7 @@
 //! machine.
 
 mod bench;
+mod bench_kinesis;
 mod bench_polyglot;
 mod browser;
 mod deploy;
@@ -60,7 +61,7 @@ fn main() -> Result<()> {
         Some("teardown") => deploy::teardown(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build-transforms | demo [--follow] | test [cargo test args] | browser | bench [--smoke] [--polyglot] [--out FILE] | package [--dev] [--check] | deploy --stack NAME --artifacts-bucket B --subnet S | teardown --stack NAME>"
+                "usage: cargo xtask <build-transforms | demo [--follow] | test [cargo test args] | browser | bench [--smoke] [--polyglot] [--kinesis] [--out FILE] | package [--dev] [--check] | deploy --stack NAME --artifacts-bucket B --subnet S | teardown --stack NAME>"
             );
             bail!("unknown command {:?}", args.first());
         }
@@ -288,6 +289,7 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
         &[
             "--smoke".into(),
             "--polyglot".into(),
+            "--kinesis".into(),
             "--out".into(),
             "target/bench-smoke.md".into(),
         ],

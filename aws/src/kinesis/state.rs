@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use waystream_contract::kinesis::hash_key;
 
@@ -186,7 +187,7 @@ impl StateStore {
     }
 
     /// Stores a shard's state; returns its key (the same state always has the same key).
-    pub async fn put(&self, shard: &str, state: Vec<u8>) -> Result<String> {
+    pub async fn put(&self, shard: &str, state: Bytes) -> Result<String> {
         let digest = Sha256::digest(&state);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         let key = format!("{}/{}/{shard}/{hex}", self.prefix, self.stream);
@@ -197,10 +198,7 @@ impl StateStore {
             .body(state.into())
             .send()
             .await
-            .map_err(|e| {
-                let e = aws_sdk_s3::error::DisplayErrorContext(e);
-                anyhow::anyhow!("putting state to s3://{}/{key}: {e}", self.bucket)
-            })?;
+            .map_err(|e| self.failed("putting state to", &key, e))?;
         Ok(key)
     }
 
@@ -213,10 +211,7 @@ impl StateStore {
             .key(key)
             .send()
             .await
-            .map_err(|e| {
-                let e = aws_sdk_s3::error::DisplayErrorContext(e);
-                anyhow::anyhow!("getting state s3://{}/{key}: {e}", self.bucket)
-            })?;
+            .map_err(|e| self.failed("getting state", key, e))?;
         let bytes = object
             .body
             .collect()
@@ -236,8 +231,16 @@ impl StateStore {
             .send()
             .await;
         if let Err(e) = deleted {
-            tracing::debug!(key, error = %aws_sdk_s3::error::DisplayErrorContext(e), "could not delete a replaced state");
+            let error = self.failed("deleting the replaced state", key, e);
+            tracing::debug!("{error:#}");
         }
+    }
+
+    /// An S3 call's error, saying what was done to which object, with the SDK's whole
+    /// error chain (its plain `Display` says only "service error").
+    fn failed(&self, doing: &str, key: &str, error: impl std::error::Error) -> anyhow::Error {
+        let error = aws_sdk_s3::error::DisplayErrorContext(error);
+        anyhow::anyhow!("{doing} s3://{}/{key}: {error}", self.bucket)
     }
 }
 

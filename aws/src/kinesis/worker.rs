@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use aws_sdk_kinesis::Client;
+use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -414,7 +415,8 @@ async fn list_shards(kinesis: &Client, stream: &StreamId) -> Result<Vec<Shard>> 
 pub type Ack = (Arc<HeldLease>, Checkpoint, Option<StateSlot>);
 
 /// A checkpoint waiting to be written, with the state that goes with it.
-type Pending = (Arc<HeldLease>, Checkpoint, Option<Vec<u8>>);
+/// (The state is shared, not copied, between the retries of a failed write and the S3 put.)
+type Pending = (Arc<HeldLease>, Checkpoint, Option<Bytes>);
 
 /// Writes acknowledged checkpoints: the latest per shard, coalescing what queued up
 /// meanwhile; a failed write is retried. With state checkpointing, only positions that
@@ -432,7 +434,7 @@ pub async fn checkpointer(
     let mut pending: HashMap<String, Pending> = HashMap::new();
     let merge = |pending: &mut HashMap<_, _>, batch: Vec<Ack>| {
         for (lease, checkpoint, slot) in batch {
-            let state = slot.and_then(|slot| slot.take());
+            let state = slot.and_then(|slot| slot.take()).map(Bytes::from);
             // A position whose state was not taken cannot be a checkpoint: the records
             // after it would be read again with other state than the first time.
             if lease.state.is_some() && state.is_none() {
@@ -473,7 +475,7 @@ pub async fn checkpointer(
                 &owner,
                 &lease,
                 &checkpoint,
-                state.as_deref(),
+                state.as_ref(),
                 store.as_ref(),
             )
             .await;
@@ -527,13 +529,13 @@ async fn write_checkpoint(
     owner: &str,
     lease: &HeldLease,
     checkpoint: &Checkpoint,
-    state: Option<&[u8]>,
+    state: Option<&Bytes>,
     store: Option<&StateStore>,
 ) -> Result<bool> {
     let (Some(state), Some(store), Some(held)) = (state, store, &lease.state) else {
         return leases.checkpoint(lease, owner, checkpoint, None).await;
     };
-    let key = store.put(&lease.shard_id, state.to_vec()).await?;
+    let key = store.put(&lease.shard_id, state.clone()).await?;
     let written = leases
         .checkpoint(lease, owner, checkpoint, Some(&key))
         .await?;

@@ -25,47 +25,59 @@ use crate::engine::bindings::{KeyState, Trajectory};
 const MAGIC: &[u8] = b"waystream-state/1\n";
 
 impl Chain {
-    /// The state of the trajectories `selects` picks, encoded (see the module docs).
-    pub fn capture_state(&mut self, selects: &dyn Fn(&str, &str) -> bool) -> Vec<u8> {
-        let keys: Vec<Trajectory> = self
-            .keys()
-            .into_iter()
-            .filter(|t| selects(&t.user, &t.id))
-            .collect();
-        let state = if keys.is_empty() {
-            Vec::new()
-        } else {
-            self.export_state(&keys)
-        };
-        encode_state(&state)
+    /// The state of each set's trajectories (`sets` pick them by user and id), encoded
+    /// (see the module docs). The chain's trajectories are listed once for all the sets.
+    pub fn capture_state<F: Fn(&str, &str) -> bool>(&mut self, sets: &[F]) -> Vec<Vec<u8>> {
+        let held = self.keys();
+        sets.iter()
+            .map(|selects| {
+                let keys: Vec<Trajectory> = held
+                    .iter()
+                    .filter(|t| selects(&t.user, &t.id))
+                    .cloned()
+                    .collect();
+                let state = if keys.is_empty() {
+                    Vec::new()
+                } else {
+                    self.export_state(&keys)
+                };
+                encode_state(&state)
+            })
+            .collect()
     }
 
-    /// Replaces the state of the trajectories `selects` picks by their state in `saved`
-    /// (encoded states; entries outside `selects` are ignored). What the chain held for
-    /// them and `saved` does not name is dropped: those trajectories start fresh. A saved
-    /// state that cannot be read is logged and skipped.
-    pub fn replace_state(&mut self, selects: &dyn Fn(&str, &str) -> bool, saved: &[Vec<u8>]) {
+    /// For each `(set, saved)`: replaces the state of the set's trajectories by their
+    /// state in `saved` (encoded states; entries outside the set are ignored). What the
+    /// chain held for them and `saved` does not name is dropped: those trajectories start
+    /// fresh. A saved state that cannot be read is logged and skipped. The chain's
+    /// trajectories are listed once for all the sets.
+    pub fn replace_state<F: Fn(&str, &str) -> bool>(&mut self, restores: &[(F, Vec<Vec<u8>>)]) {
+        if restores.is_empty() {
+            return;
+        }
         let held: Vec<Trajectory> = self
             .keys()
             .into_iter()
-            .filter(|t| selects(&t.user, &t.id))
+            .filter(|t| restores.iter().any(|(selects, _)| selects(&t.user, &t.id)))
             .collect();
         if !held.is_empty() {
             self.drop_keys(&held);
         }
-        for bytes in saved {
-            match decode_state(bytes) {
-                Ok(mut state) => {
-                    for module in &mut state {
-                        module.states.retain(|s| selects(&s.key.user, &s.key.id));
+        for (selects, saved) in restores {
+            for bytes in saved {
+                match decode_state(bytes) {
+                    Ok(mut state) => {
+                        for module in &mut state {
+                            module.states.retain(|s| selects(&s.key.user, &s.key.id));
+                        }
+                        state.retain(|m| !m.states.is_empty());
+                        self.import_state(&state);
                     }
-                    state.retain(|m| !m.states.is_empty());
-                    self.import_state(&state);
+                    Err(e) => tracing::warn!(
+                        "a saved state ({} bytes) cannot be read; its trajectories start fresh: {e:#}",
+                        bytes.len()
+                    ),
                 }
-                Err(e) => tracing::warn!(
-                    "a saved state ({} bytes) cannot be read; its trajectories start fresh: {e:#}",
-                    bytes.len()
-                ),
             }
         }
     }
